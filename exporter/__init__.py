@@ -1,0 +1,1 @@
+"""mobilize's exporter: PyTorch image generators to TFLite files, verified."""
