@@ -1,0 +1,467 @@
+"""Device transports: adb-shell over USB or TCP, and Debian's stock `adb` client.
+
+All three implement device_bench.device.Device. adb-shell talks straight to the phone's
+adbd (no adb server needed); the stock client goes through an adb server, which is the way
+to reach a phone whose USB interface an adb server already holds (LIBUSB_ERROR_BUSY).
+
+Exit codes: adbd's legacy shell service merges stdout and stderr and drops the exit code,
+so every command line gets `; echo MARKER$?` appended and the code is read back from the
+last line — the same on every transport.
+"""
+
+from __future__ import annotations
+
+import enum
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from adb_shell import exceptions as adb_exc
+from adb_shell.adb_device import AdbDevice
+from adb_shell.transport.tcp_transport import TcpTransport
+
+from device_bench.device import Device, ShellResult
+from device_bench.errors import (
+    AdbError,
+    DeviceError,
+    DeviceLostError,
+    DeviceTimeoutError,
+    NoDeviceError,
+    UnauthorizedError,
+    UsbBusyError,
+)
+from device_bench.keys import load_or_create_signer
+from device_bench.parse import parse_adb_devices
+
+EXIT_MARKER = "__mobilize_exit_code="
+DEFAULT_ADB_PORT = 5555
+DEFAULT_ADB_SERVER_PORT = 5037
+# A person needs time to unlock the phone and tap "Allow" on the first connection.
+DEFAULT_AUTH_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 10.0
+
+Announce = Callable[[str], None]
+
+
+class Transport(enum.Enum):
+    AUTO = "auto"
+    USB = "usb"
+    TCP = "tcp"
+    ADB = "adb"
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    key_path: Path
+    transport: Transport = Transport.AUTO
+    auth_timeout_s: float = DEFAULT_AUTH_TIMEOUT_S
+    adb_path: str = "adb"
+    adb_server_port: int = DEFAULT_ADB_SERVER_PORT
+
+
+def is_tcp_serial(serial: str) -> bool:
+    """`host:port` (127.0.0.1:5555, phone.local:5555) names a device reached over TCP."""
+    host, sep, port = serial.rpartition(":")
+    return bool(sep and host and port.isdigit())
+
+
+def split_tcp_serial(serial: str) -> tuple[str, int]:
+    host, _, port = serial.rpartition(":")
+    return host, int(port)
+
+
+def wrap_with_exit_marker(command: str) -> str:
+    return f"{command}; echo {EXIT_MARKER}$?"
+
+
+def split_exit_marker(command: str, output: str) -> ShellResult:
+    """Separate the command's own output from the exit-code line appended to it."""
+    head, sep, tail = output.rpartition(EXIT_MARKER)
+    if not sep:
+        # No marker: the connection closed before the command finished.
+        return ShellResult(command=command, exit_code=255, stdout=output)
+    code_text = tail.strip().splitlines()[0] if tail.strip() else ""
+    exit_code = int(code_text) if code_text.isdigit() else 255
+    return ShellResult(command=command, exit_code=exit_code, stdout=head)
+
+
+# --------------------------------------------------------------------------- adb-shell
+
+
+class _SendAllTcpTransport(TcpTransport):
+    """adb-shell's TCP transport, but writes with sendall.
+
+    The stock transport calls socket.send once per message, which may write only part of a
+    large WRTE packet and corrupt the stream; sendall writes all of it and lets adb-shell
+    use big sync chunks at full speed.
+    """
+
+    def bulk_write(self, data: bytes, transport_timeout_s: float | None) -> int:
+        connection = self._connection
+        if connection is None:
+            raise adb_exc.TcpTimeoutException("the connection is closed")
+        connection.settimeout(transport_timeout_s)
+        try:
+            connection.sendall(data)
+        except TimeoutError as error:
+            raise adb_exc.TcpTimeoutException(
+                f"sending to {self._host}:{self._port} timed out"
+            ) from error
+        return len(data)
+
+
+class AdbShellDevice:
+    """A device reached with adb-shell (USB or TCP), no adb server involved."""
+
+    def __init__(self, serial: str, adb: AdbDevice) -> None:
+        self.serial = serial
+        self._adb = adb
+
+    def shell(self, command: str, timeout: float) -> ShellResult:
+        try:
+            output = self._adb.shell(
+                wrap_with_exit_marker(command),
+                transport_timeout_s=timeout,
+                read_timeout_s=timeout,
+                timeout_s=timeout,
+            )
+        except Exception as error:  # noqa: BLE001 - translated into a typed error below
+            raise _translate(error, self.serial, command, timeout) from error
+        return split_exit_marker(command, output)
+
+    def push(self, local: Path, remote: str, timeout: float) -> None:
+        command = f"push {local} {remote}"
+        try:
+            self._adb.push(str(local), remote, transport_timeout_s=timeout, read_timeout_s=timeout)
+        except Exception as error:  # noqa: BLE001
+            raise _translate(error, self.serial, command, timeout) from error
+
+    def pull(self, remote: str, local: Path, timeout: float) -> None:
+        command = f"pull {remote} {local}"
+        try:
+            self._adb.pull(remote, str(local), transport_timeout_s=timeout, read_timeout_s=timeout)
+        except Exception as error:  # noqa: BLE001
+            local.unlink(missing_ok=True)  # never leave half a file behind
+            raise _translate(error, self.serial, command, timeout) from error
+
+    def close(self) -> None:
+        try:
+            self._adb.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection must not hide the real error
+            pass
+
+
+def connect_tcp(serial: str, options: ConnectOptions, announce: Announce) -> AdbShellDevice:
+    host, port = split_tcp_serial(serial)
+    adb = AdbDevice(_SendAllTcpTransport(host, port), default_transport_timeout_s=CONNECT_TIMEOUT_S)
+    _connect(adb, serial, options, announce)
+    return AdbShellDevice(serial, adb)
+
+
+def connect_usb(serial: str | None, options: ConnectOptions, announce: Announce) -> AdbShellDevice:
+    try:
+        from adb_shell.adb_device import AdbDeviceUsb
+    except ImportError as error:  # pragma: no cover - the usb extra is a dependency
+        raise DeviceError(
+            "adb-shell was installed without USB support", hint="pip install 'adb-shell[usb]'"
+        ) from error
+    try:
+        adb = AdbDeviceUsb(serial=serial, default_transport_timeout_s=CONNECT_TIMEOUT_S)
+    except adb_exc.UsbDeviceNotFoundError as error:
+        raise NoDeviceError(
+            f"no Android device found on USB{f' with serial {serial}' if serial else ''}",
+            hint="plug the phone in, enable USB debugging in Developer options, "
+            "or reach it over TCP with --serial HOST:PORT",
+        ) from error
+    except Exception as error:  # noqa: BLE001 - libusb missing or no permission
+        raise _usb_error(error, serial) from error
+    _connect(adb, serial or "usb", options, announce)
+    return AdbShellDevice(serial or "usb", adb)
+
+
+def _connect(adb: AdbDevice, serial: str, options: ConnectOptions, announce: Announce) -> None:
+    signer = load_or_create_signer(options.key_path)
+    asked = []
+
+    def on_auth_prompt(_manager: object) -> None:
+        asked.append(True)
+        announce(
+            f"[{serial}] the device does not know this computer's key yet: unlock it and tap "
+            f'"Allow" on the USB debugging prompt (waiting up to {options.auth_timeout_s:g} s)'
+        )
+
+    try:
+        adb.connect(
+            rsa_keys=[signer],
+            transport_timeout_s=CONNECT_TIMEOUT_S,
+            auth_timeout_s=options.auth_timeout_s,
+            read_timeout_s=max(CONNECT_TIMEOUT_S, options.auth_timeout_s),
+            auth_callback=on_auth_prompt,
+        )
+    except Exception as error:  # noqa: BLE001
+        adb.close()
+        if asked or isinstance(error, adb_exc.DeviceAuthError):
+            raise UnauthorizedError(
+                f"the device did not authorize this computer's key {options.key_path}",
+                hint='unlock the phone, tap "Allow" on the USB debugging prompt and run again '
+                "(or raise --auth-timeout); if no prompt shows, revoke USB debugging "
+                "authorizations in Developer options and reconnect",
+                serial=serial,
+            ) from error
+        if _is_usb_busy(error):
+            raise _usb_error(error, serial) from error
+        raise _translate(error, serial, "connect", CONNECT_TIMEOUT_S) from error
+
+
+def _is_usb_busy(error: BaseException) -> bool:
+    text = f"{type(error).__name__} {error} {getattr(error, 'usb_error', '')}"
+    return "LIBUSB_ERROR_BUSY" in text or "USBErrorBusy" in text
+
+
+def _usb_error(error: BaseException, serial: str | None) -> DeviceError:
+    if _is_usb_busy(error):
+        return UsbBusyError(
+            "the phone's USB interface is held by another program (LIBUSB_ERROR_BUSY), "
+            "usually a running adb server",
+            hint="run `adb kill-server` and try again, or use the server with --transport adb",
+            serial=serial,
+        )
+    return DeviceError(
+        f"cannot open the USB device: {error}",
+        hint="check the udev rules / permissions for the phone (or run with --transport adb)",
+        serial=serial,
+    )
+
+
+def _translate(error: BaseException, serial: str, command: str, timeout: float) -> DeviceError:
+    """adb-shell and socket exceptions as the harness's typed errors."""
+    if isinstance(error, DeviceError):
+        return error
+    if isinstance(error, adb_exc.TcpTimeoutException | adb_exc.AdbTimeoutError | TimeoutError):
+        return DeviceTimeoutError(
+            f"the device did not answer: {error}",
+            hint="check the connection; a phone that stays silent may need a reconnect",
+            serial=serial,
+            command=command,
+            timeout_s=timeout,
+        )
+    if isinstance(error, adb_exc.PushFailedError | adb_exc.AdbCommandFailureException):
+        detail = error.args[0] if error.args else error
+        if isinstance(detail, bytes | bytearray):
+            detail = detail.decode("utf-8", "replace")
+        return AdbError(
+            "the device refused the file transfer",
+            command=command,
+            serial=serial,
+            stderr=str(detail),
+            hint="check free space on the device (`adb shell df /data`) and the remote path",
+        )
+    if _is_usb_busy(error):
+        return _usb_error(error, serial)
+    if isinstance(
+        error,
+        ConnectionError
+        | OSError
+        | adb_exc.AdbConnectionError
+        | adb_exc.InvalidResponseError
+        | adb_exc.InvalidChecksumError
+        | adb_exc.InvalidCommandError
+        | adb_exc.UsbReadFailedError
+        | adb_exc.UsbWriteFailedError,
+    ):
+        return DeviceLostError(
+            f"lost the connection to the device: {type(error).__name__}: {error}",
+            hint="check the cable or network and run again (--retries N retries a lost push)",
+            serial=serial,
+        )
+    return DeviceError(f"device call failed: {type(error).__name__}: {error}", serial=serial)
+
+
+# --------------------------------------------------------------------------- stock adb
+
+
+class AdbClientDevice:
+    """A device reached through Debian's stock `adb` client and its server."""
+
+    def __init__(
+        self, serial: str, adb_path: str = "adb", server_port: int = DEFAULT_ADB_SERVER_PORT
+    ) -> None:
+        self.serial = serial
+        self._adb_path = adb_path
+        self._server_port = server_port
+
+    def shell(self, command: str, timeout: float) -> ShellResult:
+        completed = self._run(["shell", wrap_with_exit_marker(command)], timeout, command)
+        if completed.returncode != 0 and EXIT_MARKER not in completed.stdout:
+            raise self._client_failure(completed, command)
+        result = split_exit_marker(command, completed.stdout)
+        return ShellResult(result.command, result.exit_code, result.stdout, completed.stderr)
+
+    def push(self, local: Path, remote: str, timeout: float) -> None:
+        command = f"push {local} {remote}"
+        completed = self._run(["push", str(local), remote], timeout, command)
+        if completed.returncode != 0:
+            raise self._client_failure(completed, command)
+
+    def pull(self, remote: str, local: Path, timeout: float) -> None:
+        command = f"pull {remote} {local}"
+        completed = self._run(["pull", remote, str(local)], timeout, command)
+        if completed.returncode != 0:
+            local.unlink(missing_ok=True)
+            raise self._client_failure(completed, command)
+
+    def close(self) -> None:
+        """Nothing to close: each call is its own client process."""
+
+    def _run(
+        self, args: list[str], timeout: float, command: str
+    ) -> subprocess.CompletedProcess[str]:
+        return run_adb_client(
+            [self._adb_path, "-P", str(self._server_port), "-s", self.serial, *args],
+            timeout,
+            serial=self.serial,
+            command=command,
+        )
+
+    def _client_failure(
+        self, completed: subprocess.CompletedProcess[str], command: str
+    ) -> DeviceError:
+        stderr = completed.stderr or ""
+        lowered = (stderr + completed.stdout).lower()
+        if "unauthorized" in lowered:
+            return UnauthorizedError(
+                "the device has not authorized this computer",
+                hint='unlock the phone and tap "Allow" on the USB debugging prompt, then run again',
+                serial=self.serial,
+            )
+        if any(
+            text in lowered
+            for text in (
+                "not found",
+                "offline",
+                "no devices",
+                "closed",
+                "connection reset",
+                "protocol fault",
+            )
+        ):
+            return DeviceLostError(
+                f"the adb client lost the device: {stderr.strip() or completed.stdout.strip()}",
+                hint="check the cable or network and `adb devices`; "
+                "--retries N retries a lost push",
+                serial=self.serial,
+            )
+        return AdbError(
+            "the adb client failed",
+            command=command,
+            serial=self.serial,
+            exit_code=completed.returncode,
+            stdout=completed.stdout,
+            stderr=stderr,
+        )
+
+
+def run_adb_client(
+    argv: list[str], timeout: float, *, serial: str | None, command: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the stock client with a hard timeout; its own failures become typed errors."""
+    if shutil.which(argv[0]) is None:
+        raise DeviceError(
+            f"the stock adb client `{argv[0]}` is not installed",
+            hint="install it (Debian: `sudo apt-get install adb`) or use --transport usb/tcp",
+        )
+    try:
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, errors="replace", check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise DeviceTimeoutError(
+            "the adb client did not finish",
+            serial=serial,
+            command=command,
+            timeout_s=timeout,
+            hint="check `adb devices`; a hung adb server can be restarted with `adb kill-server`",
+        ) from error
+
+
+def adb_server_running(port: int = DEFAULT_ADB_SERVER_PORT) -> bool:
+    """True when an adb server listens; asking it would otherwise start one (and grab USB)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def adb_client_connect(serial: str, options: ConnectOptions) -> None:
+    """`adb connect host:port` so the server knows a TCP device before we use it."""
+    completed = run_adb_client(
+        [options.adb_path, "-P", str(options.adb_server_port), "connect", serial],
+        CONNECT_TIMEOUT_S,
+        serial=serial,
+        command=f"adb connect {serial}",
+    )
+    text = (completed.stdout + completed.stderr).lower()
+    if "connected to" not in text:
+        raise NoDeviceError(
+            f"the adb client could not connect to {serial}: {text.strip()}",
+            hint="check the address and that the device listens (`adb tcpip 5555` on a phone)",
+            serial=serial,
+        )
+    _wait_client_state(serial, options)
+
+
+def _wait_client_state(serial: str, options: ConnectOptions) -> None:
+    deadline = time.monotonic() + options.auth_timeout_s
+    while True:
+        state = {entry.serial: entry.state for entry in list_adb_server_devices(options)}.get(
+            serial
+        )
+        if state == "device":
+            return
+        if time.monotonic() >= deadline:
+            if state == "unauthorized":
+                raise UnauthorizedError(
+                    "the device did not authorize this computer's key",
+                    hint='tap "Allow" on the device\'s USB debugging prompt, then run again',
+                    serial=serial,
+                )
+            raise NoDeviceError(
+                f"the adb server reports the device as {state or 'missing'}",
+                serial=serial,
+                hint="check `adb devices`",
+            )
+        time.sleep(0.2)
+
+
+def list_adb_server_devices(options: ConnectOptions):
+    completed = run_adb_client(
+        [options.adb_path, "-P", str(options.adb_server_port), "devices", "-l"],
+        CONNECT_TIMEOUT_S,
+        serial=None,
+        command="adb devices -l",
+    )
+    return parse_adb_devices(completed.stdout)
+
+
+def list_usb_serials() -> list[str]:
+    """Serials of ADB interfaces on USB (empty when libusb is missing or nothing is attached)."""
+    try:
+        from adb_shell.transport.usb_transport import UsbTransport
+
+        return [transport.serial_number for transport in UsbTransport.find_all_adb_devices()]
+    except Exception:  # noqa: BLE001 - no libusb, no permission: nothing we can list
+        return []
+
+
+def quote(argument: str) -> str:
+    """Quote one remote argument for the device's POSIX shell."""
+    return shlex.quote(argument)
+
+
+__all__ = ["AdbClientDevice", "AdbShellDevice", "ConnectOptions", "Device", "Transport"]
