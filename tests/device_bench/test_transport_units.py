@@ -1,0 +1,98 @@
+"""Pure parts of the transports and device choice: no device needed."""
+
+from __future__ import annotations
+
+import shlex
+import stat
+from pathlib import Path
+
+import pytest
+
+from device_bench.connect import choose_serials
+from device_bench.errors import DeviceChoiceError, NoDeviceError
+from device_bench.keys import load_or_create_signer
+from device_bench.parse import AdbDeviceEntry
+from device_bench.transports import (
+    EXIT_MARKER,
+    is_tcp_serial,
+    split_exit_marker,
+    wrap_with_exit_marker,
+)
+
+
+def test_tcp_serials() -> None:
+    assert is_tcp_serial("127.0.0.1:5555")
+    assert is_tcp_serial("phone.local:40123")
+    assert not is_tcp_serial("R58M123ABC")
+    assert not is_tcp_serial("emulator-5554")
+    assert not is_tcp_serial("usb:1-1")
+
+
+def test_exit_marker_round_trip() -> None:
+    command = "cat '/a b'"
+    assert wrap_with_exit_marker(command).startswith(command + ";")
+    result = split_exit_marker(command, f"hello\nworld\n{EXIT_MARKER}3\n")
+    assert (result.stdout, result.exit_code) == ("hello\nworld\n", 3)
+
+
+def test_missing_exit_marker_means_the_command_did_not_finish() -> None:
+    assert split_exit_marker("x", "partial output").exit_code == 255
+
+
+def entries(*pairs: tuple[str, str]) -> list[AdbDeviceEntry]:
+    return [AdbDeviceEntry(serial, state, {}) for serial, state in pairs]
+
+
+def test_explicit_serials_win_over_everything() -> None:
+    chosen = choose_serials(["a", "b", "a"], "env", entries(("c", "device")))
+    assert chosen == ["a", "b"]
+
+
+def test_android_serial_when_no_serial_given() -> None:
+    assert choose_serials([], "env-serial", entries(("x", "device"), ("y", "device"))) == [
+        "env-serial"]
+
+
+def test_the_only_ready_device() -> None:
+    assert choose_serials([], None, entries(("x", "device"), ("y", "unauthorized"))) == ["x"]
+
+
+def test_several_devices_and_none_chosen_lists_them() -> None:
+    with pytest.raises(DeviceChoiceError) as caught:
+        choose_serials([], None, entries(("phone-1", "device"), ("phone-2", "device")))
+    assert "phone-1" in caught.value.message and "phone-2" in caught.value.message
+    assert "--serial" in (caught.value.hint or "")
+    assert caught.value.exit_code == 2
+
+
+def test_no_device_mentions_the_unusable_ones() -> None:
+    with pytest.raises(NoDeviceError) as caught:
+        choose_serials([], None, entries(("R58", "unauthorized")))
+    assert "R58  (unauthorized)" in caught.value.message
+
+
+def test_all_devices_takes_every_ready_one() -> None:
+    chosen = choose_serials([], None, entries(("a", "device"), ("b", "offline"), ("c", "device")),
+                            all_devices=True)
+    assert chosen == ["a", "c"]
+
+
+def test_key_pair_is_created_private_and_reused(tmp_path: Path) -> None:
+    key = tmp_path / "android" / "adbkey"
+    signer = load_or_create_signer(key)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    public = (tmp_path / "android" / "adbkey.pub").read_text()
+    assert public.split()[0] == signer.GetPublicKey().decode().split()[0]
+    before = key.read_bytes()
+    load_or_create_signer(key)
+    assert key.read_bytes() == before  # reused, never regenerated
+
+
+def test_quoting_keeps_hostile_names_as_one_argument() -> None:
+    from device_bench.runner import BenchConfig, am_start_command
+
+    hostile = "/data/local/tmp/mobilize/x-a b'c\";rm -rf $HOME`id`.tflite"
+    words = shlex.split(am_start_command("run-1", hostile, BenchConfig()))
+    assert words[words.index("model_path") + 1] == hostile
+    assert words[:6] == ["am", "start", "-W", "-S", "-n", "dev.mobilize.bench/.BenchmarkActivity"]
+    assert words[words.index("num_runs") + 1] == "50"
