@@ -101,9 +101,7 @@ def device_info(device: Device) -> DeviceInfo:
         abis=abis or tuple(filter(None, [props.get("ro.product.cpu.abi")])),
         sdk=int(sdk_text) if sdk_text.isdigit() else None,
         android_version=props.get("ro.build.version.release"),
-        gpu_renderer=props.get("ro.mobilize.gpu_renderer")
-        or gpu_renderer(device)
-        or props.get("ro.hardware.egl"),
+        gpu_renderer=gpu_renderer(device) or props.get("ro.hardware.egl"),
     )
 
 

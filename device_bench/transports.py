@@ -12,6 +12,7 @@ last line — the same on every transport.
 from __future__ import annotations
 
 import enum
+import select
 import shlex
 import shutil
 import socket
@@ -100,6 +101,22 @@ class _SendAllTcpTransport(TcpTransport):
     large WRTE packet and corrupt the stream; sendall writes all of it and lets adb-shell
     use big sync chunks at full speed.
     """
+
+    def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
+        # The stock transport returns b"" at end of stream and adb-shell then spins until its
+        # read timeout; a closed connection is a lost device, and should say so at once.
+        connection = self._connection
+        if connection is None:
+            raise ConnectionResetError("the connection is closed")
+        readable, _, _ = select.select([connection], [], [], transport_timeout_s)
+        if not readable:
+            raise adb_exc.TcpTimeoutException(
+                f"reading from {self._host}:{self._port} timed out ({transport_timeout_s} s)"
+            )
+        data = connection.recv(numbytes)
+        if not data:
+            raise ConnectionResetError(f"{self._host}:{self._port} closed the connection")
+        return data
 
     def bulk_write(self, data: bytes, transport_timeout_s: float | None) -> int:
         connection = self._connection
