@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from device_bench.emulator.faults import Faults
 from device_bench.emulator.sandbox import DeviceFileError, Identity, Sandbox
-from device_bench.emulator.transport import Stream
+from device_bench.emulator.transport import Stream, StreamClosed
 
 SYNC_DATA_MAX = 64 * 1024
 MAX_PATH_LENGTH = 1024
@@ -144,8 +144,13 @@ class SyncService:
             what = "couldn't create file"
             self._fail_errno(stream, what, error)
             return self._drain_after_failure(stream, None)
-        with handle:
-            mtime = self._receive_file_data(stream, handle, meter)
+        try:
+            with handle:
+                mtime = self._receive_file_data(stream, handle, meter)
+        except (_Abort, StreamClosed):
+            # The host vanished mid-transfer: adbd unlinks the partial file.
+            target.unlink(missing_ok=True)
+            raise
         if mtime is None:
             return self._drain_after_failure(stream, target)
         os.chmod(target, (stat.S_IMODE(mode) | 0o600) & 0o7777)
