@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,9 +47,28 @@ from device_bench.transports import (
     Transport,
 )
 
-console = Console(highlight=False)
+# Tables are wide: in a pipe or a log file rich would fold them to 80 columns.
+PIPE_WIDTH = 220
 err_console = Console(stderr=True, highlight=False)
 _print_lock = threading.Lock()
+
+
+class _Stdout:
+    """A rich console on whatever sys.stdout is now, wide when it is not a terminal."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self._console().print(*objects, **options)
+
+    def print_json(self, **options: Any) -> None:
+        self._console().print_json(**options)
+
+    @staticmethod
+    def _console() -> Console:
+        width = None if sys.stdout.isatty() else PIPE_WIDTH
+        return Console(highlight=False, width=width)
+
+
+console = _Stdout()
 
 
 def announce(message: str) -> None:

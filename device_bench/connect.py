@@ -90,7 +90,7 @@ def open_device(serial: str, options: ConnectOptions, announce: Announce) -> Dev
     """Connect to one device with the transport --transport asks for."""
     tcp = is_tcp_serial(serial)
     if options.transport is Transport.ADB:
-        return _open_with_client(serial, options)
+        return _open_with_client(serial, options, announce)
     if options.transport is Transport.TCP or (options.transport is Transport.AUTO and tcp):
         if not tcp:
             raise DeviceChoiceError(
@@ -105,10 +105,10 @@ def open_device(serial: str, options: ConnectOptions, announce: Announce) -> Dev
         if options.transport is Transport.USB or not shutil.which(options.adb_path):
             raise
         announce(f"[{serial}] an adb server holds the USB interface: using the stock adb client")
-        return _open_with_client(serial, options)
+        return _open_with_client(serial, options, announce)
 
 
-def _open_with_client(serial: str, options: ConnectOptions) -> Device:
+def _open_with_client(serial: str, options: ConnectOptions, announce: Announce) -> Device:
     if is_tcp_serial(serial):
-        adb_client_connect(serial, options)
+        adb_client_connect(serial, options, announce)
     return AdbClientDevice(serial, options.adb_path, options.adb_server_port)

@@ -7,6 +7,7 @@ The stock adb client keeps its key in ~/.android/adbkey and phones that already 
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -26,8 +27,8 @@ def default_key_path() -> Path:
 
 def load_or_create_signer(key_path: Path) -> CryptographySigner:
     """A signer for `key_path`, creating the key pair first when it does not exist."""
-    if not key_path.exists():
-        create_key_pair(key_path)
+    if not key_path.exists() or not _public_path(key_path).exists():
+        _create_once(key_path)
     try:
         return CryptographySigner(str(key_path))
     except (ValueError, TypeError, OSError) as error:
@@ -36,6 +37,24 @@ def load_or_create_signer(key_path: Path) -> CryptographySigner:
             hint="move the file away (a new key is then created, and the phone asks to "
             '"Allow" again) or pass another key with --adb-key',
         ) from error
+
+
+def _public_path(key_path: Path) -> Path:
+    return key_path.with_name(key_path.name + ".pub")
+
+
+def _create_once(key_path: Path) -> None:
+    """Create the pair under a lock: parallel device workers must not race to write it."""
+    key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = os.open(key_path.with_name(key_path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not key_path.exists():
+            create_key_pair(key_path)
+        elif not _public_path(key_path).exists():
+            write_public_keyfile(str(key_path), str(_public_path(key_path)))
+    finally:
+        os.close(lock)
 
 
 def create_key_pair(key_path: Path) -> None:
@@ -52,4 +71,4 @@ def create_key_pair(key_path: Path) -> None:
     descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
-    write_public_keyfile(str(key_path), str(key_path) + ".pub")
+    write_public_keyfile(str(key_path), str(_public_path(key_path)))

@@ -442,7 +442,14 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
     deadline = time.monotonic() + options.result_timeout_s
     next_crash_check = time.monotonic() + CRASH_CHECK_EVERY_S
     while True:
-        result = device.shell(command, ops.SHORT_TIMEOUT_S)
+        # Each poll is bounded by what is left, so a silent device cannot stretch the wait.
+        remaining = deadline - time.monotonic()
+        try:
+            result = device.shell(command, max(0.5, min(ops.SHORT_TIMEOUT_S, remaining)))
+        except DeviceTimeoutError as error:
+            if time.monotonic() < deadline:
+                raise
+            raise _no_result(device, run_id, options, "") from error
         if result.ok and result.stdout.strip():
             return result.stdout
         now = time.monotonic()
@@ -457,15 +464,21 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
                     serial=device.serial,
                 )
         if now >= deadline:
-            excerpt = _logcat(device)
-            raise DeviceTimeoutError(
-                f"no result from the benchmark app for run {run_id}"
-                + (f"; logcat:\n{excerpt}" if excerpt else ""),
-                serial=device.serial,
-                timeout_s=options.result_timeout_s,
-                hint="a large model or many --runs may need a longer --timeout",
-            )
+            raise _no_result(device, run_id, options, _logcat(device))
         time.sleep(options.result_poll_s)
+
+
+def _no_result(
+    device: Device, run_id: str, options: HarnessOptions, excerpt: str
+) -> DeviceTimeoutError:
+    return DeviceTimeoutError(
+        f"no result from the benchmark app for run {run_id}"
+        + (f"; logcat:\n{excerpt}" if excerpt else ""),
+        serial=device.serial,
+        timeout_s=options.result_timeout_s,
+        hint="a large model or many --runs may need a longer --timeout; "
+        "a device that stopped answering needs a reconnect",
+    )
 
 
 def _logcat(device: Device) -> str:

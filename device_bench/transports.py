@@ -415,7 +415,7 @@ def adb_server_running(port: int = DEFAULT_ADB_SERVER_PORT) -> bool:
         return False
 
 
-def adb_client_connect(serial: str, options: ConnectOptions) -> None:
+def adb_client_connect(serial: str, options: ConnectOptions, announce: Announce) -> None:
     """`adb connect host:port` so the server knows a TCP device before we use it."""
     completed = run_adb_client(
         [options.adb_path, "-P", str(options.adb_server_port), "connect", serial],
@@ -424,7 +424,13 @@ def adb_client_connect(serial: str, options: ConnectOptions) -> None:
         command=f"adb connect {serial}",
     )
     text = (completed.stdout + completed.stderr).lower()
-    if "connected to" not in text:
+    if "failed to authenticate" in text:
+        # The server sent its public key: the device now shows the "Allow" prompt.
+        announce(
+            f"[{serial}] the device does not know the adb server's key yet: tap \"Allow\" "
+            f"on it (waiting up to {options.auth_timeout_s:g} s)"
+        )
+    elif "connected to" not in text:
         raise NoDeviceError(
             f"the adb client could not connect to {serial}: {text.strip()}",
             hint="check the address and that the device listens (`adb tcpip 5555` on a phone)",
