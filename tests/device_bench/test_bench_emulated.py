@@ -327,3 +327,22 @@ def test_several_devices_in_parallel(tmp_path, key, db, tiny_tflite, capsys) -> 
     with sqlite3.connect(db) as connection:
         stored = {row[0] for row in connection.execute("SELECT serial FROM runs")}
     assert stored == serials
+
+
+def test_outdated_app_is_updated_from_the_given_apk(tmp_path, key, db, tiny_tflite,
+                                                    capsys) -> None:
+    from device_bench.emulator.packages import make_stand_in_apk
+
+    apk = make_stand_in_apk(tmp_path / "app-release.apk", app_contract.PACKAGE,
+                            app_contract.APP_VERSION_CODE, app_contract.APP_VERSION_NAME)
+    old_app = {"app": {"version_code": 0, "version_name": "0.0.9"}}
+    with running_emulator(tmp_path / "old", profile=old_app) as emu:
+        code, out, _ = run_cli(capsys, "devices", "--serial", emu.serial, "--adb-key", str(key))
+        assert code == 0 and "0.0.9 (0)" in out and "outdated" in out
+        code, _, err = run_cli(capsys, *bench_args(tiny_tflite, emu, key, db, "--apk", str(apk)))
+        assert code == 0, err
+        assert "installing app-release.apk (the app is at version 0.0.9 (0))" in err
+        code, out, _ = run_cli(capsys, "devices", "--serial", emu.serial, "--adb-key", str(key))
+    assert f"{app_contract.APP_VERSION_NAME} ({app_contract.APP_VERSION_CODE})" in out
+    assert "outdated" not in out
+    assert stored_runs(db) == [("ok", "tiny.tflite", 5)]

@@ -96,3 +96,45 @@ def test_quoting_keeps_hostile_names_as_one_argument() -> None:
     assert words[words.index("model_path") + 1] == hostile
     assert words[:6] == ["am", "start", "-W", "-S", "-n", "dev.mobilize.bench/.BenchmarkActivity"]
     assert words[words.index("num_runs") + 1] == "50"
+
+
+def test_usb_busy_is_recognised_from_libusb_and_explained() -> None:
+    import usb1
+
+    from device_bench.transports import _is_usb_busy, _usb_error
+
+    busy = usb1.USBErrorBusy()
+    assert _is_usb_busy(busy)
+    error = _usb_error(busy, "R58M123")
+    assert "LIBUSB_ERROR_BUSY" in error.message
+    assert "adb kill-server" in (error.hint or "")
+    assert not _is_usb_busy(usb1.USBErrorAccess())
+
+
+def _busy_usb(serial, options, announce):
+    import usb1
+
+    from device_bench.transports import _usb_error
+
+    raise _usb_error(usb1.USBErrorBusy(), serial)
+
+
+def test_auto_falls_back_to_the_stock_client_when_usb_is_busy(monkeypatch, tmp_path) -> None:
+    # No phone is attached here, so connect_usb is replaced by one that fails as libusb does
+    # when an adb server holds the interface; the decision that follows is what is tested.
+    import device_bench.connect as connect
+    from device_bench.transports import AdbClientDevice, ConnectOptions, Transport
+
+    monkeypatch.setattr(connect, "connect_usb", _busy_usb)
+    monkeypatch.setattr(connect.shutil, "which", lambda name: f"/usr/bin/{name}")
+    messages: list[str] = []
+    device = connect.open_device("R58M123", ConnectOptions(tmp_path / "k"), messages.append)
+    assert isinstance(device, AdbClientDevice) and device.serial == "R58M123"
+    assert "using the stock adb client" in messages[0]
+
+    from device_bench.errors import UsbBusyError
+
+    with pytest.raises(UsbBusyError) as caught:
+        connect.open_device("R58M123", ConnectOptions(tmp_path / "k", Transport.USB),
+                            messages.append)
+    assert "adb kill-server" in (caught.value.hint or "")
