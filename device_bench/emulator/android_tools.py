@@ -202,7 +202,8 @@ def _am_start(inv: Invocation, args: list[str]) -> int:
         elapsed = max(1, int((time.monotonic() - started) * 1000) + 180)
         inv.out(
             "Status: ok\nLaunchState: COLD\n"
-            f"Activity: {package}/{activity}\nTotalTime: {elapsed}\nWaitTime: {elapsed + 4}\nComplete\n"
+            f"Activity: {package}/{activity}\nTotalTime: {elapsed}\n"
+            f"WaitTime: {elapsed + 4}\nComplete\n"
         )
     return 0
 
@@ -271,7 +272,10 @@ def cmd_ps(inv: Invocation) -> int:
     inv.out("root             1     0 10929212  4588 0                   0 S init\n")
     for process in inv.session.device.apps.running():
         rss = int((process.memory or {}).get("rss") or 0)
-        inv.out(f"u0_a100      {process.pid:>5}   900 14858852 {rss:>6} 0                   0 S {process.package}\n")
+        inv.out(
+            f"u0_a100      {process.pid:>5}   900 14858852 {rss:>6} 0"
+            f"                   0 S {process.package}\n"
+        )
     return 0
 
 
@@ -318,17 +322,20 @@ def _dumpsys_meminfo(inv: Invocation, args: list[str]) -> int:
         "                   Pss  Private  Private  SwapPss      Rss     Heap     Heap     Heap\n"
         "                 Total    Dirty    Clean    Dirty    Total     Size    Alloc     Free\n"
         "                ------   ------   ------   ------   ------   ------   ------   ------\n"
-        f"  Native Heap {native:>8} {native:>8} {0:>8} {0:>8} {native:>8} {native + 2048:>8} {native:>8} {2048:>8}\n"
+        f"  Native Heap {native:>8} {native:>8} {0:>8} {0:>8} {native:>8}"
+        f" {native + 2048:>8} {native:>8} {2048:>8}\n"
         f"  Dalvik Heap {0:>8} {0:>8} {0:>8} {0:>8} {0:>8} {0:>8} {0:>8} {0:>8}\n"
         f"        Other {other:>8} {other:>8} {0:>8} {0:>8} {max(rss - native, 0):>8}\n"
-        f"        TOTAL {pss:>8} {pss:>8} {0:>8} {0:>8} {rss:>8} {native + 2048:>8} {native:>8} {2048:>8}\n"
+        f"        TOTAL {pss:>8} {pss:>8} {0:>8} {0:>8} {rss:>8}"
+        f" {native + 2048:>8} {native:>8} {2048:>8}\n"
         "\n App Summary\n"
         "                       Pss(KB)                        Rss(KB)\n"
         "                        ------                         ------\n"
         f"           Java Heap: {0:>8}                       {0:>8}\n"
         f"         Native Heap: {native:>8}                       {native:>8}\n"
         f"             Unknown: {other:>8}                       {max(rss - native, 0):>8}\n"
-        f"           TOTAL PSS: {pss:>8}            TOTAL RSS: {rss:>8}      TOTAL SWAP PSS: {0:>8}\n"
+        f"           TOTAL PSS: {pss:>8}            TOTAL RSS: {rss:>8}"
+        f"      TOTAL SWAP PSS: {0:>8}\n"
     )
     return 0
 
@@ -397,7 +404,8 @@ def _dumpsys_package(inv: Invocation, args: list[str]) -> int:
             f"    codePath={info.code_path}\n"
             f"    resourcePath={info.code_path}\n"
             f"    primaryCpuAbi={inv.session.device.profile.properties['ro.product.cpu.abi']}\n"
-            f"    versionCode={info.version_code} minSdk={info.min_sdk} targetSdk={info.target_sdk}\n"
+            f"    versionCode={info.version_code} minSdk={info.min_sdk}"
+            f" targetSdk={info.target_sdk}\n"
             f"    versionName={info.version_name}\n"
             f"    dataDir=/data/user/0/{info.name}\n"
             f"    firstInstallTime={installed}\n"
@@ -409,7 +417,8 @@ def _dumpsys_package(inv: Invocation, args: list[str]) -> int:
 def _dumpsys_surfaceflinger(inv: Invocation, args: list[str]) -> int:
     gpu = inv.session.device.profile.gpu
     inv.out(
-        "Build configuration: [sf PRESENT_TIME_OFFSET=0 FORCE_HWC_FOR_RBG_TO_YUV=1 MAX_VIRT_DISPLAY_DIM=0]\n"
+        "Build configuration: [sf PRESENT_TIME_OFFSET=0 FORCE_HWC_FOR_RBG_TO_YUV=1"
+        " MAX_VIRT_DISPLAY_DIM=0]\n"
         "Display identification data:\n\n"
         f"GLES: {gpu.vendor}, {gpu.renderer}, {gpu.version}\n"
     )

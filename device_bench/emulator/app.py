@@ -78,6 +78,7 @@ class BenchRequest:
     @classmethod
     def from_extras(cls, extras: dict[str, Any]) -> tuple[BenchRequest | None, str | None]:
         """The request, or None and the reason it is invalid."""
+
         def get(name, kind, default=None):
             value = extras.get(name, default)
             return value if value is None or isinstance(value, kind) else None
@@ -102,7 +103,9 @@ class BenchRequest:
         if values["delegate"] not in app_contract.DELEGATES:
             problems.append(f"delegate must be one of {', '.join(app_contract.DELEGATES)}")
         if values["gpu_precision"] not in app_contract.GPU_PRECISIONS:
-            problems.append(f"gpu_precision must be one of {', '.join(app_contract.GPU_PRECISIONS)}")
+            problems.append(
+                f"gpu_precision must be one of {', '.join(app_contract.GPU_PRECISIONS)}"
+            )
         if values["threads"] is None or values["threads"] < 1:
             problems.append("threads must be an integer >= 1")
         if values["warmup_runs"] is None or values["warmup_runs"] < 0:
@@ -153,22 +156,31 @@ class AppManager:
         return process is None or process.finished.wait(timeout)
 
     # --- activities ------------------------------------------------------------------
-    def start_activity(self, package: str, activity: str, extras: dict[str, Any], stop_first: bool) -> AppProcess:
+    def start_activity(
+        self, package: str, activity: str, extras: dict[str, Any], stop_first: bool
+    ) -> AppProcess:
         info = self.device.packages.get(package)
         full_activity = package + activity if activity.startswith(".") else activity
-        if info is None or (package == app_contract.PACKAGE and full_activity != package + app_contract.ACTIVITY):
+        if info is None or (
+            package == app_contract.PACKAGE and full_activity != package + app_contract.ACTIVITY
+        ):
             raise IntentError(f"Activity class {{{package}/{full_activity}}} does not exist.")
         if stop_first:
             self.force_stop(package)
         with self._lock:
             process = self._processes.get(package)
-            busy = process is not None and process.worker is not None and process.worker.poll() is None
+            busy = (
+                process is not None and process.worker is not None and process.worker.poll() is None
+            )
             if process is None:
                 process = AppProcess(package, next(_PIDS))
                 self._processes[package] = process
         self.device.logcat.log(
-            Priority.INFO, "ActivityTaskManager",
-            f"START u0 {{cmp={package}/{activity}}} from uid 2000", pid=1500)
+            Priority.INFO,
+            "ActivityTaskManager",
+            f"START u0 {{cmp={package}/{activity}}} from uid 2000",
+            pid=1500,
+        )
         if package == app_contract.PACKAGE and not busy:
             self._start_benchmark(process, extras)
         return process
@@ -176,11 +188,23 @@ class AppManager:
     def _start_benchmark(self, process: AppProcess, extras: dict[str, Any]) -> None:
         process.finished.clear()
         request, problem = BenchRequest.from_extras(extras)
-        run_id = extras.get(app_contract.EXTRA_RUN_ID) if isinstance(extras.get(app_contract.EXTRA_RUN_ID), str) else None
+        run_id = (
+            extras.get(app_contract.EXTRA_RUN_ID)
+            if isinstance(extras.get(app_contract.EXTRA_RUN_ID), str)
+            else None
+        )
         if request is None:
-            self._log_app(process, Priority.ERROR, f"run_id={run_id or '-'} status=invalid_arguments message={problem}")
+            self._log_app(
+                process,
+                Priority.ERROR,
+                f"run_id={run_id or '-'} status=invalid_arguments message={problem}",
+            )
             if run_id and "/" not in run_id:
-                self._publish(process, run_id, self._failure_result(run_id, extras, "invalid_arguments", problem))
+                self._publish(
+                    process,
+                    run_id,
+                    self._failure_result(run_id, extras, "invalid_arguments", problem),
+                )
             process.finished.set()
             return
         threading.Thread(target=self._run_benchmark, args=(process, request), daemon=True).start()
@@ -188,7 +212,9 @@ class AppManager:
     def _log_app(self, process: AppProcess, priority: Priority, message: str) -> None:
         self.device.logcat.log(priority, app_contract.LOG_TAG, message, pid=process.pid)
 
-    def _result_template(self, run_id: str, config: dict[str, Any], model_path: str) -> dict[str, Any]:
+    def _result_template(
+        self, run_id: str, config: dict[str, Any], model_path: str
+    ) -> dict[str, Any]:
         device = self.device
         props = device.profile.properties
         info = device.packages.get(app_contract.PACKAGE)
@@ -199,13 +225,24 @@ class AppManager:
             "message": None,
             "runner": "emulator",
             "config": config,
-            "model": {"path": model_path, "size_bytes": None, "sha256": None, "inputs": [], "outputs": []},
+            "model": {
+                "path": model_path,
+                "size_bytes": None,
+                "sha256": None,
+                "inputs": [],
+                "outputs": [],
+            },
             "latency": None,
             "memory": None,
             "delegate": {
-                "requested": config["delegate"], "applied": False, "name": None,
-                "nodes_delegated": None, "nodes_total": None, "partitions": None,
-                "fallback_ops": [], "message": None,
+                "requested": config["delegate"],
+                "applied": False,
+                "name": None,
+                "nodes_delegated": None,
+                "nodes_total": None,
+                "partitions": None,
+                "fallback_ops": [],
+                "message": None,
             },
             "thermal": {"before": device.thermal.status().label, "after": None},
             "device": {
@@ -218,13 +255,19 @@ class AppManager:
                 "android_version": props.get("ro.build.version.release"),
                 "gpu_renderer": device.profile.gpu.renderer,
             },
-            "runtime": {"name": RUNTIME_NAME, "version": _litert_version(), "app_version": info.version_name if info else None},
+            "runtime": {
+                "name": RUNTIME_NAME,
+                "version": _litert_version(),
+                "app_version": info.version_name if info else None,
+            },
             "quality": None,
             "started_at": _now(),
             "finished_at": None,
         }
 
-    def _failure_result(self, run_id: str, extras: dict[str, Any], status: str, message: str | None) -> dict[str, Any]:
+    def _failure_result(
+        self, run_id: str, extras: dict[str, Any], status: str, message: str | None
+    ) -> dict[str, Any]:
         def pick(name, choices, default):
             value = extras.get(name)
             return value if value in choices else default
@@ -238,9 +281,13 @@ class AppManager:
             "threads": number(app_contract.EXTRA_THREADS, 1, 1),
             "warmup_runs": number(app_contract.EXTRA_WARMUP_RUNS, 0, 0),
             "num_runs": number(app_contract.EXTRA_NUM_RUNS, 1, 1),
-            "gpu_precision": pick(app_contract.EXTRA_GPU_PRECISION, app_contract.GPU_PRECISIONS, "fp16"),
+            "gpu_precision": pick(
+                app_contract.EXTRA_GPU_PRECISION, app_contract.GPU_PRECISIONS, "fp16"
+            ),
         }
-        result = self._result_template(run_id, config, str(extras.get(app_contract.EXTRA_MODEL_PATH) or ""))
+        result = self._result_template(
+            run_id, config, str(extras.get(app_contract.EXTRA_MODEL_PATH) or "")
+        )
         result.update(status=status, message=message, finished_at=_now())
         result["thermal"]["after"] = self.device.thermal.status().label
         return result
@@ -249,18 +296,30 @@ class AppManager:
         device = self.device
         app_identity = Identity(app_contract.PACKAGE, app_contract.APP_FILES_DIR)
         config = {
-            "delegate": request.delegate, "threads": request.threads, "warmup_runs": request.warmup_runs,
-            "num_runs": request.num_runs, "gpu_precision": request.gpu_precision,
+            "delegate": request.delegate,
+            "threads": request.threads,
+            "warmup_runs": request.warmup_runs,
+            "num_runs": request.num_runs,
+            "gpu_precision": request.gpu_precision,
         }
         template = self._result_template(request.run_id, config, request.model_path)
-        self._log_app(process, Priority.INFO, f"run_id={request.run_id} status=started model={request.model_path} delegate={request.delegate}")
+        self._log_app(
+            process,
+            Priority.INFO,
+            f"run_id={request.run_id} status=started model={request.model_path}"
+            f" delegate={request.delegate}",
+        )
         thermal_fault = device.faults.thermal_during_run
         if thermal_fault is not None:
             device.thermal.raise_to(thermal_fault, None)
         try:
             worker_request = self._worker_request(request, template, app_identity)
         except DeviceFileError as error:
-            result = dict(template, status="model_not_found", message=f"cannot open {request.model_path}: {error.strerror}")
+            result = dict(
+                template,
+                status="model_not_found",
+                message=f"cannot open {request.model_path}: {error.strerror}",
+            )
             self._finish(process, request.run_id, result, thermal_fault)
             return
         with tempfile.TemporaryDirectory(prefix="mobilize-app-") as scratch:
@@ -269,19 +328,28 @@ class AppManager:
             request_path.write_text(json.dumps(worker_request), encoding="utf-8")
             worker = subprocess.Popen(
                 [sys.executable, "-m", "device_bench.emulator.app_worker", str(request_path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 cwd=str(Path(__file__).resolve().parents[2]),
             )
             process.worker = worker
             _, stderr = worker.communicate()
             partial = Path(worker_request["partial_path"])
             if worker.returncode != 0 or not partial.exists():
-                self._crash(process, request, stderr.decode("utf-8", "replace"), worker.returncode, thermal_fault)
+                self._crash(
+                    process,
+                    request,
+                    stderr.decode("utf-8", "replace"),
+                    worker.returncode,
+                    thermal_fault,
+                )
                 return
             result = json.loads(partial.read_text(encoding="utf-8"))
         self._finish(process, request.run_id, result, thermal_fault)
 
-    def _worker_request(self, request: BenchRequest, template: dict[str, Any], identity: Identity) -> dict[str, Any]:
+    def _worker_request(
+        self, request: BenchRequest, template: dict[str, Any], identity: Identity
+    ) -> dict[str, Any]:
         sandbox = self.device.sandbox
         worker_request: dict[str, Any] = {
             "config": template["config"],
@@ -291,12 +359,20 @@ class AppManager:
             "crash": self.device.faults.app_crash,
         }
         if request.quality_inputs_dir and request.quality_outputs_dir:
-            worker_request["quality_inputs_host"] = str(sandbox.host_path(request.quality_inputs_dir, identity))
-            worker_request["quality_outputs_host"] = str(sandbox.host_path(request.quality_outputs_dir, identity))
-            worker_request["quality_outputs_device"] = sandbox.normalize(request.quality_outputs_dir, identity.cwd)
+            worker_request["quality_inputs_host"] = str(
+                sandbox.host_path(request.quality_inputs_dir, identity)
+            )
+            worker_request["quality_outputs_host"] = str(
+                sandbox.host_path(request.quality_outputs_dir, identity)
+            )
+            worker_request["quality_outputs_device"] = sandbox.normalize(
+                request.quality_outputs_dir, identity.cwd
+            )
         return worker_request
 
-    def _finish(self, process: AppProcess, run_id: str, result: dict[str, Any], thermal_fault) -> None:
+    def _finish(
+        self, process: AppProcess, run_id: str, result: dict[str, Any], thermal_fault
+    ) -> None:
         if thermal_fault is not None:
             self.device.thermal.raise_to(thermal_fault, self.device.faults.thermal_recovery_seconds)
         result["thermal"]["after"] = self.device.thermal.status().label
@@ -305,7 +381,9 @@ class AppManager:
         path = self._publish(process, run_id, result)
         priority = Priority.INFO if result["status"] == app_contract.STATUS_OK else Priority.ERROR
         message = f" message={result['message']}" if result.get("message") else ""
-        self._log_app(process, priority, f"run_id={run_id} status={result['status']} result={path}{message}")
+        self._log_app(
+            process, priority, f"run_id={run_id} status={result['status']} result={path}{message}"
+        )
         process.finished.set()
 
     def _publish(self, process: AppProcess, run_id: str, result: dict[str, Any]) -> str:
@@ -317,7 +395,14 @@ class AppManager:
         os.replace(temporary, host)
         return device_path
 
-    def _crash(self, process: AppProcess, request: BenchRequest, stderr: str, code: int | None, thermal_fault) -> None:
+    def _crash(
+        self,
+        process: AppProcess,
+        request: BenchRequest,
+        stderr: str,
+        code: int | None,
+        thermal_fault,
+    ) -> None:
         if thermal_fault is not None:
             self.device.thermal.raise_to(thermal_fault, self.device.faults.thermal_recovery_seconds)
         lines = [line for line in stderr.strip().splitlines() if line.strip()]
@@ -328,14 +413,20 @@ class AppManager:
         for text in (
             "FATAL EXCEPTION: main",
             f"Process: {app_contract.PACKAGE}, PID: {process.pid}",
-            f"java.lang.RuntimeException: Unable to start activity ComponentInfo{{{app_contract.COMPONENT}}}: {cause}",
+            "java.lang.RuntimeException: Unable to start activity "
+            f"ComponentInfo{{{app_contract.COMPONENT}}}: {cause}",
             "\tat android.app.ActivityThread.performLaunchActivity(ActivityThread.java:3782)",
             "\tat android.app.ActivityThread.handleLaunchActivity(ActivityThread.java:3922)",
             f"Caused by: {cause}",
             f"\tat {app_contract.PACKAGE}.BenchmarkActivity.onCreate(BenchmarkActivity.java:57)",
         ):
             log.log(Priority.ERROR, "AndroidRuntime", text, pid=process.pid)
-        log.log(Priority.INFO, "ActivityManager", f"Process {app_contract.PACKAGE} (pid {process.pid}) has died: fg  TOP", pid=1500)
+        log.log(
+            Priority.INFO,
+            "ActivityManager",
+            f"Process {app_contract.PACKAGE} (pid {process.pid}) has died: fg  TOP",
+            pid=1500,
+        )
         with self._lock:
             if self._processes.get(process.package) is process:
                 del self._processes[process.package]

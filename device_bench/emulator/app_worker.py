@@ -50,8 +50,21 @@ def _pss_kb() -> float | None:
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _native_heap_kb() -> float | None:
@@ -157,7 +170,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = request["result_template"]
     model_path = Path(request["model_host_path"])
     if not model_path.is_file():
-        result.update(status="model_not_found", message=f"model file {result['model']['path']} does not exist")
+        result.update(
+            status="model_not_found", message=f"model file {result['model']['path']} does not exist"
+        )
         result["memory"] = memory_snapshot()
         return result
     result["model"]["size_bytes"] = model_path.stat().st_size
@@ -178,7 +193,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     init_us = (time.perf_counter_ns() - start) / 1000.0
     result["model"]["inputs"] = [_tensor(d) for d in interpreter.get_input_details()]
     result["model"]["outputs"] = [_tensor(d) for d in interpreter.get_output_details()]
-    result["delegate"] = _delegate_info(config["delegate"], [op["op_name"] for op in interpreter._get_ops_details()])
+    result["delegate"] = _delegate_info(
+        config["delegate"], [op["op_name"] for op in interpreter._get_ops_details()]
+    )
 
     if request.get("crash"):
         # The fault asks the app to die here, as an uncaught exception would kill it.

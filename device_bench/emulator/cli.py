@@ -31,21 +31,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "bundled benchmark app's measurements on this machine's CPU. Blocks until Ctrl-C."
         ),
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port on 127.0.0.1 (default 5555; 0 picks a free one)")
-    parser.add_argument("--profile", type=Path, help="device profile JSON (default: the bundled generic arm64 phone)")
-    parser.add_argument("--root", type=Path, help="folder holding the device's file system (default: ~/.local/share/mobilize/emulator-PORT)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="TCP port on 127.0.0.1 (default 5555; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="device profile JSON (default: the bundled generic arm64 phone)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="folder holding the device's file system "
+        "(default: ~/.local/share/mobilize/emulator-PORT)",
+    )
     parser.add_argument(
         "--accept-new-keys",
         action="store_true",
-        help="trust a host's new RSA key when it offers one (a person tapping 'Allow'); otherwise such a host stays unauthorized",
+        help="trust a host's new RSA key when it offers one (a person tapping 'Allow'); "
+        "otherwise such a host stays unauthorized",
     )
-    parser.add_argument("--trusted-keys", type=Path, help="file of trusted adbkey.pub lines (default: ROOT/data/misc/adb/adb_keys)")
+    parser.add_argument(
+        "--trusted-keys",
+        type=Path,
+        help="file of trusted adbkey.pub lines (default: ROOT/data/misc/adb/adb_keys)",
+    )
     parser.set_defaults(handler=run_emulator)
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        raise UsageError(f"port {args.port} is not a TCP port", hint="use a number from 1024 to 65535")
+        raise UsageError(
+            f"port {args.port} is not a TCP port", hint="use a number from 1024 to 65535"
+        )
     root = args.root or default_root(args.port)
     try:
         handle = start_emulator(
@@ -60,21 +81,29 @@ def run_emulator(args: argparse.Namespace) -> int:
         if error.errno == errno.EADDRINUSE:
             raise MobilizeError(
                 f"port {args.port} on 127.0.0.1 is already in use",
-                hint="stop what listens there (another emulator or adb's own TCP device?) or pass --port N",
+                hint="stop what listens there (another emulator?) or pass --port N",
             ) from error
-        raise MobilizeError(f"cannot start the emulated device: {error}", hint="check --root and --port") from error
+        raise MobilizeError(
+            f"cannot start the emulated device: {error}", hint="check --root and --port"
+        ) from error
     device = handle.device
-    console.print(f"Emulated device [bold]{escape(device.profile.model)}[/] listening on {handle.serial}")
+    console.print(
+        f"Emulated device [bold]{escape(device.profile.model)}[/] listening on {handle.serial}"
+    )
     console.print(f"  serial:      {handle.serial}")
     console.print(f"  file system: {handle.root}")
     console.print(f"  connect:     adb connect {handle.serial}")
     console.print(f"               adb -s {handle.serial} shell getprop ro.product.model")
     if args.accept_new_keys:
-        console.print("  new keys:    accepted (--accept-new-keys) and kept in " + str(device.trusted_keys.path))
+        console.print(
+            "  new keys:    accepted (--accept-new-keys) and kept in "
+            + str(device.trusted_keys.path)
+        )
     else:
         console.print(
             "  new keys:    refused; a host whose key is not in "
-            f"{device.trusted_keys.path} stays unauthorized (start with --accept-new-keys to allow it)"
+            f"{device.trusted_keys.path} stays unauthorized "
+            "(start with --accept-new-keys to allow it)"
         )
     console.print("Press Ctrl-C to stop.")
     stop = threading.Event()

@@ -40,7 +40,9 @@ class ThermalState:
 
     def status(self) -> ThermalStatus:
         with self._lock:
-            if self._raised is not None and (self._raised_until is None or time.monotonic() < self._raised_until):
+            if self._raised is not None and (
+                self._raised_until is None or time.monotonic() < self._raised_until
+            ):
                 return max(self._raised, self.base)
             self._raised = None
             return self.base
@@ -72,20 +74,26 @@ class EmulatedDevice:
         self.sandbox = Sandbox(root)
         self.faults = faults or Faults()
         self.accept_new_keys = accept_new_keys
-        self.trusted_keys = TrustedKeyStore(trusted_keys_file or self.sandbox.root / "data/misc/adb/adb_keys")
+        self.trusted_keys = TrustedKeyStore(
+            trusted_keys_file or self.sandbox.root / "data/misc/adb/adb_keys"
+        )
         self.logcat = Logcat()
         self.thermal = ThermalState(profile.thermal_status, profile.battery_temperature_tenths_c)
         self.packages = PackageManager(self.sandbox, profile.sdk)
         self.apps = AppManager(self)
         self.commands: dict[str, CommandFunction] = {**toolbox.COMMANDS, **android_tools.COMMANDS}
-        self.serialno = profile.properties.get("ro.serialno", "EMU" + format(abs(hash(str(root))) % 10**8, "08d"))
+        self.serialno = profile.properties.get(
+            "ro.serialno", "EMU" + format(abs(hash(str(root))) % 10**8, "08d")
+        )
         self._notice = notice
         self._install_bundled_app()
         self.logcat.log(Priority.INFO, "adbd", "adbd started", pid=700)
 
     def _install_bundled_app(self) -> None:
         if self.profile.app_preinstalled and self.packages.is_fresh:
-            manifest = ApkManifest(app_contract.PACKAGE, self.profile.app_version_code, self.profile.app_version_name)
+            manifest = ApkManifest(
+                app_contract.PACKAGE, self.profile.app_version_code, self.profile.app_version_name
+            )
             self.packages.install_manifest(manifest, None, allow_downgrade=True)
 
     def properties(self) -> dict[str, str]:
@@ -94,7 +102,10 @@ class EmulatedDevice:
     # --- what the ADB connection asks for -----------------------------------------------
     def banner(self) -> str:
         props = self.properties()
-        fields = [f"{name}={props.get(name, '')}" for name in ("ro.product.name", "ro.product.model", "ro.product.device")]
+        fields = [
+            f"{name}={props.get(name, '')}"
+            for name in ("ro.product.name", "ro.product.model", "ro.product.device")
+        ]
         fields.append("features=" + ",".join(FEATURES))
         return "device::" + ";".join(fields)
 
@@ -124,7 +135,9 @@ class AdbServer:
         self._connections: list[Connection] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, name=f"adbd-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept_loop, name=f"adbd-{self.port}", daemon=True
+        )
 
     def start(self) -> AdbServer:
         self._thread.start()
@@ -141,7 +154,9 @@ class AdbServer:
             with self._lock:
                 self._connections = [c for c in self._connections if c.alive]
                 self._connections.append(connection)
-            threading.Thread(target=connection.serve, name=f"adb-conn-{address[1]}", daemon=True).start()
+            threading.Thread(
+                target=connection.serve, name=f"adb-conn-{address[1]}", daemon=True
+            ).start()
 
     def disconnect_all(self) -> None:
         with self._lock:

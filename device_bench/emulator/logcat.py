@@ -36,7 +36,9 @@ class LogEntry:
         seconds = time.gmtime(self.timestamp)
         millis = int((self.timestamp % 1) * 1000)
         stamp = time.strftime("%m-%d %H:%M:%S", seconds) + f".{millis:03d}"
-        return f"{stamp} {self.pid:5d} {self.tid:5d} {self.priority.value} {self.tag}: {self.message}"
+        return (
+            f"{stamp} {self.pid:5d} {self.tid:5d} {self.priority.value} {self.tag}: {self.message}"
+        )
 
 
 class Logcat:
@@ -46,7 +48,9 @@ class Logcat:
         self._entries: deque[LogEntry] = deque(maxlen=capacity)
         self._lock = threading.Lock()
 
-    def log(self, priority: Priority, tag: str, message: str, pid: int = 0, tid: int | None = None) -> None:
+    def log(
+        self, priority: Priority, tag: str, message: str, pid: int = 0, tid: int | None = None
+    ) -> None:
         entry = LogEntry(time.time(), pid, pid if tid is None else tid, priority, tag, message)
         with self._lock:
             self._entries.append(entry)

@@ -66,7 +66,9 @@ def read_apk_manifest(apk: Path) -> ApkManifest:
         with zipfile.ZipFile(apk) as archive:
             manifest_text = archive.read("AndroidManifest.xml")
     except (zipfile.BadZipFile, KeyError, OSError) as error:
-        raise InstallError("INSTALL_FAILED_INVALID_APK", f"failed to read manifest: {error}") from error
+        raise InstallError(
+            "INSTALL_FAILED_INVALID_APK", f"failed to read manifest: {error}"
+        ) from error
     try:
         root = ElementTree.fromstring(manifest_text)
     except ElementTree.ParseError as error:
@@ -78,12 +80,18 @@ def read_apk_manifest(apk: Path) -> ApkManifest:
     package = root.get("package")
     code = root.get(f"{ANDROID_NS}versionCode")
     if not package or code is None:
-        raise InstallError("INSTALL_PARSE_FAILED_MANIFEST_MALFORMED", "package or versionCode missing")
+        raise InstallError(
+            "INSTALL_PARSE_FAILED_MANIFEST_MALFORMED", "package or versionCode missing"
+        )
     uses_sdk = root.find("uses-sdk")
     min_sdk = int(uses_sdk.get(f"{ANDROID_NS}minSdkVersion", "24")) if uses_sdk is not None else 24
-    target = int(uses_sdk.get(f"{ANDROID_NS}targetSdkVersion", "34")) if uses_sdk is not None else 34
+    target = (
+        int(uses_sdk.get(f"{ANDROID_NS}targetSdkVersion", "34")) if uses_sdk is not None else 34
+    )
     try:
-        return ApkManifest(package, int(code), root.get(f"{ANDROID_NS}versionName", ""), min_sdk, target)
+        return ApkManifest(
+            package, int(code), root.get(f"{ANDROID_NS}versionName", ""), min_sdk, target
+        )
     except ValueError as error:
         raise InstallError("INSTALL_PARSE_FAILED_MANIFEST_MALFORMED", str(error)) from error
 
@@ -126,7 +134,8 @@ class PackageManager:
         self._registry.parent.mkdir(parents=True, exist_ok=True)
         temporary = self._registry.with_suffix(".tmp")
         temporary.write_text(
-            json.dumps({n: asdict(p) for n, p in self._packages.items()}, indent=1), encoding="utf-8"
+            json.dumps({n: asdict(p) for n, p in self._packages.items()}, indent=1),
+            encoding="utf-8",
         )
         os.replace(temporary, self._registry)
 
@@ -138,7 +147,9 @@ class PackageManager:
         with self._lock:
             return sorted(self._packages.values(), key=lambda p: p.name)
 
-    def install_manifest(self, manifest: ApkManifest, apk_source: Path | None, *, allow_downgrade: bool) -> PackageInfo:
+    def install_manifest(
+        self, manifest: ApkManifest, apk_source: Path | None, *, allow_downgrade: bool
+    ) -> PackageInfo:
         if manifest.min_sdk > self.sdk:
             raise InstallError(
                 "INSTALL_FAILED_OLDER_SDK",
@@ -153,15 +164,24 @@ class PackageManager:
                     f"than current {existing.version_code}",
                 )
             now = time.time()
-            code_path = f"/data/app/~~{secrets.token_urlsafe(8)}==/{manifest.package}-{secrets.token_urlsafe(8)}=="
+            # Android 11+ installs into randomly named folders; so do we.
+            outer, inner = secrets.token_urlsafe(8), secrets.token_urlsafe(8)
+            code_path = f"/data/app/~~{outer}==/{manifest.package}-{inner}=="
             host_code = self.sandbox.root / code_path.lstrip("/")
             host_code.mkdir(parents=True, exist_ok=True)
             if apk_source is not None:
                 shutil.copyfile(apk_source, host_code / "base.apk")
             else:
-                make_stand_in_apk(host_code / "base.apk", manifest.package, manifest.version_code, manifest.version_name)
+                make_stand_in_apk(
+                    host_code / "base.apk",
+                    manifest.package,
+                    manifest.version_code,
+                    manifest.version_name,
+                )
             if existing:
-                shutil.rmtree(self.sandbox.root / existing.code_path.lstrip("/"), ignore_errors=True)
+                shutil.rmtree(
+                    self.sandbox.root / existing.code_path.lstrip("/"), ignore_errors=True
+                )
             uid = existing.uid if existing else 10100 + len(self._packages)
             info = PackageInfo(
                 name=manifest.package,
@@ -175,7 +195,9 @@ class PackageManager:
                 target_sdk=manifest.target_sdk,
             )
             self._packages[manifest.package] = info
-            (self.sandbox.app_data_dir(manifest.package) / "files").mkdir(parents=True, exist_ok=True)
+            (self.sandbox.app_data_dir(manifest.package) / "files").mkdir(
+                parents=True, exist_ok=True
+            )
             self._save()
             return info
 

@@ -79,7 +79,10 @@ def load_profile(source: dict | Path | str | None = None) -> DeviceProfile:
 
 def _profile_from_dict(data: dict, origin: str) -> DeviceProfile:
     default = json.loads(DEFAULT_PROFILE_PATH.read_text(encoding="utf-8"))
-    properties = {**default["properties"], **{str(k): str(v) for k, v in data.get("properties", {}).items()}}
+    properties = {
+        **default["properties"],
+        **{str(k): str(v) for k, v in data.get("properties", {}).items()},
+    }
     missing = [name for name in REQUIRED_PROPERTIES if not properties.get(name)]
     if missing:
         raise UsageError(f"{origin} lacks properties {', '.join(missing)}", hint="add them")
@@ -103,4 +106,6 @@ def _profile_from_dict(data: dict, origin: str) -> DeviceProfile:
             extra={k: v for k, v in data.items() if k not in default},
         )
     except (ValueError, TypeError, KeyError) as error:
-        raise UsageError(f"{origin} has a bad value: {error}", hint="compare with default.json") from error
+        raise UsageError(
+            f"{origin} has a bad value: {error}", hint="compare with default.json"
+        ) from error

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from device_bench.emulator.shell import ShellSession
 from device_bench.emulator.sync import SyncService
-from device_bench.emulator.transport import Service, Stream
+from device_bench.emulator.transport import Service, Stream, StreamClosed
 
 if TYPE_CHECKING:
     from device_bench.emulator.device import EmulatedDevice
@@ -63,12 +63,14 @@ def _split_shell_args(spec: str) -> tuple[list[str], str]:
 def open_service(device: EmulatedDevice, destination: str) -> Service | None:
     if destination.startswith("shell,") or destination.startswith("shell:"):
         options, command = _split_shell_args(destination)
+        # adbd gives an interactive session a PTY (and so a prompt) unless told "raw".
+        pty = "pty" in options or ("raw" not in options and not command.strip())
         if "v2" in options:
-            return lambda stream: _shell_v2(device, stream, command)
-        return lambda stream: _shell_raw(device, stream, command)
+            return lambda stream: _shell_v2(device, stream, command, pty)
+        return lambda stream: _shell_raw(device, stream, command, pty)
     if destination.startswith("exec:"):
         command = destination[len("exec:") :]
-        return lambda stream: _shell_raw(device, stream, command)
+        return lambda stream: _shell_raw(device, stream, command, False)
     if destination.startswith("sync:"):
         return SyncService(device.sandbox, device.faults)
     if destination.startswith("root:"):
@@ -76,23 +78,23 @@ def open_service(device: EmulatedDevice, destination: str) -> Service | None:
     return None
 
 
-def _shell_raw(device: EmulatedDevice, stream: Stream, command: str) -> None:
+def _shell_raw(device: EmulatedDevice, stream: Stream, command: str, pty: bool) -> None:
     session = ShellSession(device)
     sink = _RawSink(stream)
     if command.strip():
         session.run(command, sink, sink)
         return
-    _interactive(session, stream, sink, sink)
+    _interactive(session, stream, sink, sink, pty)
 
 
-def _shell_v2(device: EmulatedDevice, stream: Stream, command: str) -> None:
+def _shell_v2(device: EmulatedDevice, stream: Stream, command: str, pty: bool) -> None:
     session = ShellSession(device)
     stdout = _PacketSink(stream, ShellPacket.STDOUT)
     stderr = _PacketSink(stream, ShellPacket.STDERR)
     if command.strip():
         status = session.run(command, stdout, stderr)
     else:
-        status = _interactive_v2(session, stream, stdout, stderr)
+        status = _interactive_v2(session, stream, stdout, stderr, pty)
     stream.write(_PACKET.pack(ShellPacket.EXIT, 1) + bytes([status & 0xFF]))
     stream.flush()
 
@@ -101,26 +103,29 @@ def _prompt(session: ShellSession) -> bytes:
     return f"emu_arm64:{session.identity.cwd} $ ".encode()
 
 
-def _interactive(session: ShellSession, stream: Stream, stdout, stderr) -> int:
+def _interactive(session: ShellSession, stream: Stream, stdout, stderr, pty: bool) -> int:
     """A line-at-a-time interactive shell (no job control, no line editing)."""
     pending = b""
-    stdout.write(_prompt(session))
+    if pty:
+        stdout.write(_prompt(session))
     while True:
         data = stream.read_some()
         if not data:
-            return session.last_status
+            return _run_rest(session, pending, stdout, stderr)
         pending += data.replace(b"\r", b"\n")
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             session.run(line.decode("utf-8", "replace"), stdout, stderr)
             if session.variables.get("__exit__") is not None:
                 return session.last_status
-            stdout.write(_prompt(session))
+            if pty:
+                stdout.write(_prompt(session))
 
 
-def _interactive_v2(session: ShellSession, stream: Stream, stdout, stderr) -> int:
+def _interactive_v2(session: ShellSession, stream: Stream, stdout, stderr, pty: bool) -> int:
     pending = b""
-    stdout.write(_prompt(session))
+    if pty:
+        stdout.write(_prompt(session))
     while True:
         header = _read_packet_header(stream)
         if header is None:
@@ -128,7 +133,7 @@ def _interactive_v2(session: ShellSession, stream: Stream, stdout, stderr) -> in
         packet_id, length = header
         data = stream.read_exact(length) if length else b""
         if packet_id == ShellPacket.CLOSE_STDIN:
-            return session.last_status
+            return _run_rest(session, pending, stdout, stderr)
         if packet_id != ShellPacket.STDIN:
             continue
         pending += data.replace(b"\r", b"\n")
@@ -137,11 +142,19 @@ def _interactive_v2(session: ShellSession, stream: Stream, stdout, stderr) -> in
             session.run(line.decode("utf-8", "replace"), stdout, stderr)
             if session.variables.get("__exit__") is not None:
                 return session.last_status
-            stdout.write(_prompt(session))
+            if pty:
+                stdout.write(_prompt(session))
+
+
+def _run_rest(session: ShellSession, pending: bytes, stdout, stderr) -> int:
+    """Input ended: a last line without its newline still runs, as in sh."""
+    if pending.strip():
+        session.run(pending.decode("utf-8", "replace"), stdout, stderr)
+    return session.last_status
 
 
 def _read_packet_header(stream: Stream) -> tuple[int, int] | None:
     try:
         return _PACKET.unpack(stream.read_exact(_PACKET.size))
-    except Exception:  # noqa: BLE001 - the host closed the stream
+    except StreamClosed:
         return None

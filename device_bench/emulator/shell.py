@@ -139,7 +139,14 @@ def tokenize(line: str) -> list[Word | Operator]:
         operator = next((op for op in _OPERATORS if line.startswith(op, i)), None)
         if operator is not None:
             # "2>" and "2>&1": a bare digit word right before a redirection names the fd.
-            if operator in (">", ">>", ">&", "<") and in_word and not quoted and parts == [] and literal and "".join(literal).isdigit():
+            if (
+                operator in (">", ">>", ">&", "<")
+                and in_word
+                and not quoted
+                and parts == []
+                and literal
+                and "".join(literal).isdigit()
+            ):
                 fd = "".join(literal)
                 literal.clear()
                 in_word = False
@@ -349,7 +356,9 @@ class ShellSession:
         opened = []
         try:
             try:
-                stdin, stdout, stderr = self._apply_redirects(command.redirects, stdin, stdout, stderr, opened)
+                stdin, stdout, stderr = self._apply_redirects(
+                    command.redirects, stdin, stdout, stderr, opened
+                )
             except OSError as error:
                 path = getattr(error, "device_path", None) or error.filename or ""
                 stderr.write(f"{SHELL_NAME}: {path}: {error.strerror}\n".encode())

@@ -1,9 +1,9 @@
 """Start an emulated device from Python: the interface tests and the harness code against.
 
-    with running_emulator(tmp_path / "device") as device:
-        AdbDeviceTcp(device.host, device.port).connect(rsa_keys=[signer])
-        ...
-        device.faults.disk_full = True
+with running_emulator(tmp_path / "device") as device:
+    AdbDeviceTcp(device.host, device.port).connect(rsa_keys=[signer])
+    ...
+    device.faults.disk_full = True
 """
 
 from __future__ import annotations
@@ -90,7 +90,11 @@ def running_emulator(
     profile: dict | Path | None = None,
 ) -> Iterator[EmulatorHandle]:
     handle = start_emulator(
-        root, port=port, accept_new_keys=accept_new_keys, trusted_keys_file=trusted_keys_file, profile=profile
+        root,
+        port=port,
+        accept_new_keys=accept_new_keys,
+        trusted_keys_file=trusted_keys_file,
+        profile=profile,
     )
     try:
         yield handle

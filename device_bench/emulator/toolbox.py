@@ -57,7 +57,11 @@ def cmd_false(inv: Invocation) -> int:
 
 
 def cmd_exit(inv: Invocation) -> int:
-    code = int(inv.args[1]) if len(inv.args) > 1 and inv.args[1].lstrip("-").isdigit() else inv.session.last_status
+    code = (
+        int(inv.args[1])
+        if len(inv.args) > 1 and inv.args[1].lstrip("-").isdigit()
+        else inv.session.last_status
+    )
     inv.session.variables["__exit__"] = str(code)
     return code & 0xFF
 
@@ -89,11 +93,17 @@ def cmd_cd(inv: Invocation) -> int:
 def cmd_id(inv: Invocation) -> int:
     user = inv.session.identity.user
     if user == "shell":
-        inv.out("uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),3003(inet) context=u:r:shell:s0\n")
+        inv.out(
+            "uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),"
+            "3003(inet) context=u:r:shell:s0\n"
+        )
     else:
         info = inv.session.device.packages.get(user)
         uid = info.uid if info else 10000
-        inv.out(f"uid={uid}(u0_a{uid - 10000}) gid={uid}(u0_a{uid - 10000}) context=u:r:untrusted_app:s0\n")
+        inv.out(
+            f"uid={uid}(u0_a{uid - 10000}) gid={uid}(u0_a{uid - 10000})"
+            " context=u:r:untrusted_app:s0\n"
+        )
     return 0
 
 
@@ -397,7 +407,14 @@ def _evaluate_test(inv: Invocation, args: list[str]) -> bool | None:
             a, b = int(left), int(right)
         except ValueError:
             return None
-        return {"-eq": a == b, "-ne": a != b, "-gt": a > b, "-lt": a < b, "-ge": a >= b, "-le": a <= b}[op]
+        return {
+            "-eq": a == b,
+            "-ne": a != b,
+            "-gt": a > b,
+            "-lt": a < b,
+            "-ge": a >= b,
+            "-le": a <= b,
+        }[op]
     if len(args) == 1:
         return bool(args[0])
     return None
@@ -428,9 +445,15 @@ def cmd_df(inv: Invocation) -> int:
     rows = [("/dev/block/dm-46", "/data"), ("/dev/fuse", "/storage/emulated")]
     wanted = [a for a in inv.args[1:] if not a.startswith("-")]
     for source, mount in rows:
-        if wanted and not any(w.startswith(mount) or (mount == "/storage/emulated" and w.startswith("/sdcard")) for w in wanted):
+        if wanted and not any(
+            w.startswith(mount) or (mount == "/storage/emulated" and w.startswith("/sdcard"))
+            for w in wanted
+        ):
             continue
-        inv.out(f"{source:<17} {size(total_kb):>10} {size(used_kb):>10} {size(available_kb):>10} {percent:>3}% {mount}\n")
+        inv.out(
+            f"{source:<17} {size(total_kb):>10} {size(used_kb):>10}"
+            f" {size(available_kb):>10} {percent:>3}% {mount}\n"
+        )
     return 0
 
 
@@ -460,9 +483,12 @@ def cmd_grep(inv: Invocation) -> int:
     if pattern is None:
         return inv.fail("no pattern", 2)
     data = inv.stdin if not files else b"".join(_host(inv, f).read_bytes() for f in files)
-    regex = re.compile(re.escape(pattern) if "F" in flags else pattern, re.IGNORECASE if "i" in flags else 0)
+    regex = re.compile(
+        re.escape(pattern) if "F" in flags else pattern, re.IGNORECASE if "i" in flags else 0
+    )
     matched = [
-        line for line in _lines(data)
+        line
+        for line in _lines(data)
         if bool(regex.search(line.decode("utf-8", "replace"))) != ("v" in flags)
     ]
     if "c" in flags:

@@ -42,7 +42,7 @@ def test_connect_shell_and_exit_codes_via_shell_v2(emulated_device, host_key) ->
         # The shell protocol (v2) frames stdout, stderr and the exit code.
         raw = device._service(b"shell,v2,raw", b"echo out; echo err >&2; exit 5", decode=False)
         assert raw == (
-            b"\x01\x04\x00\x00\x00out\n" b"\x02\x04\x00\x00\x00err\n" b"\x03\x01\x00\x00\x00\x05"
+            b"\x01\x04\x00\x00\x00out\n\x02\x04\x00\x00\x00err\n\x03\x01\x00\x00\x00\x05"
         )
     finally:
         device.close()
@@ -54,7 +54,9 @@ def test_push_pull_list_stat_round_trip(emulated_device, host_key, tmp_path) -> 
     device = connect(emulated_device, host_key)
     try:
         device.push(str(local), "/data/local/tmp/new/dir/blob.bin")
-        assert device.shell("sha256sum /data/local/tmp/new/dir/blob.bin").split()[0] == sha256(local)
+        assert device.shell("sha256sum /data/local/tmp/new/dir/blob.bin").split()[0] == sha256(
+            local
+        )
         back = tmp_path / "back.bin"
         device.pull("/data/local/tmp/new/dir/blob.bin", str(back))
         assert sha256(back) == sha256(local)
@@ -95,7 +97,9 @@ def test_refuse_auth_fault_rejects_even_a_trusted_key(emulated_device, host_key)
     connect(emulated_device, host_key).close()
 
 
-def test_drop_connection_after_n_bytes_then_retry_succeeds(emulated_device, host_key, tmp_path) -> None:
+def test_drop_connection_after_n_bytes_then_retry_succeeds(
+    emulated_device, host_key, tmp_path
+) -> None:
     local = tmp_path / "model.bin"
     local.write_bytes(os.urandom(2 * 1024 * 1024))
     emulated_device.faults.drop_after_bytes = 300_000
@@ -140,7 +144,10 @@ def test_stalled_reply_times_out_the_client(emulated_device, host_key) -> None:
 
 def test_two_emulators_side_by_side(tmp_path, host_key) -> None:
     other_profile = {"properties": {"ro.product.model": "Second Phone"}}
-    with running_emulator(tmp_path / "one") as first, running_emulator(tmp_path / "two", profile=other_profile) as second:
+    with (
+        running_emulator(tmp_path / "one") as first,
+        running_emulator(tmp_path / "two", profile=other_profile) as second,
+    ):
         assert first.port != second.port
         assert first.serial == f"127.0.0.1:{first.port}"
         models = []

@@ -18,7 +18,17 @@ pytestmark = pytest.mark.emulator
 
 def test_emulator_command_serves_until_ctrl_c(tmp_path, host_key, repo_root) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "exporter.cli", "emulator", "--port", "0", "--root", str(tmp_path / "dev"), "--accept-new-keys"],
+        [
+            sys.executable,
+            "-m",
+            "exporter.cli",
+            "emulator",
+            "--port",
+            "0",
+            "--root",
+            str(tmp_path / "dev"),
+            "--accept-new-keys",
+        ],
         cwd=repo_root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -41,7 +51,11 @@ def test_emulator_command_serves_until_ctrl_c(tmp_path, host_key, repo_root) -> 
     assert process.returncode == 0, err
     assert f"adb connect 127.0.0.1:{port}" in first_line + out
     assert "allowed new key" in out
-    assert (tmp_path / "dev" / "data/misc/adb/adb_keys").read_text().startswith(host_key.public_line.split()[0])
+    assert (
+        (tmp_path / "dev" / "data/misc/adb/adb_keys")
+        .read_text()
+        .startswith(host_key.public_line.split()[0])
+    )
 
 
 def test_busy_port_is_a_clear_error(tmp_path, capsys) -> None:
@@ -58,7 +72,9 @@ def test_busy_port_is_a_clear_error(tmp_path, capsys) -> None:
 def test_bad_profile_is_a_usage_error(tmp_path, capsys) -> None:
     profile = tmp_path / "phone.json"
     profile.write_text("{not json")
-    code = main(["emulator", "--port", "0", "--root", str(tmp_path / "dev"), "--profile", str(profile)])
+    code = main(
+        ["emulator", "--port", "0", "--root", str(tmp_path / "dev"), "--profile", str(profile)]
+    )
     assert code == 2
     assert "is not valid JSON" in capsys.readouterr().err
 
@@ -66,9 +82,11 @@ def test_bad_profile_is_a_usage_error(tmp_path, capsys) -> None:
 def test_profile_changes_what_the_device_reports(tmp_path, host_key) -> None:
     from device_bench.emulator.testing import running_emulator
 
-    profile = {"properties": {"ro.product.model": "Pixel 7", "ro.soc.model": "GS201"},
-               "gpu": {"vendor": "ARM", "renderer": "Mali-G710", "version": "OpenGL ES 3.2"},
-               "battery": {"temperature_tenths_c": 331}}
+    profile = {
+        "properties": {"ro.product.model": "Pixel 7", "ro.soc.model": "GS201"},
+        "gpu": {"vendor": "ARM", "renderer": "Mali-G710", "version": "OpenGL ES 3.2"},
+        "battery": {"temperature_tenths_c": 331},
+    }
     with running_emulator(tmp_path / "dev", profile=profile) as handle:
         device = AdbDeviceTcp(handle.host, handle.port, default_transport_timeout_s=10)
         device.connect(rsa_keys=[host_key.signer()], auth_timeout_s=5)

@@ -23,20 +23,25 @@ SCHEMA = json.loads(app_contract.RESULT_SCHEMA_PATH.read_text())
 
 @pytest.fixture
 def adb(emulated_device, host_key, tiny_model):
-    device = AdbDeviceTcp(emulated_device.host, emulated_device.port, default_transport_timeout_s=10)
+    device = AdbDeviceTcp(
+        emulated_device.host, emulated_device.port, default_transport_timeout_s=10
+    )
     device.connect(rsa_keys=[host_key.signer()], auth_timeout_s=5)
     device.push(str(tiny_model), MODEL)
     yield device
     device.close()
 
 
-def start(adb, run_id: str, *, delegate: str = "cpu", runs: int = 7, model: str = MODEL, extra: str = "") -> str:
+def start(
+    adb, run_id: str, *, delegate: str = "cpu", runs: int = 7, model: str = MODEL, extra: str = ""
+) -> str:
     return adb.shell(
         f"am start -W -S -n {app_contract.COMPONENT} "
         f"--es {app_contract.EXTRA_MODEL_PATH} {shlex.quote(model)} "
         f"--es {app_contract.EXTRA_DELEGATE} {delegate} --ei {app_contract.EXTRA_THREADS} 2 "
         f"--ei {app_contract.EXTRA_WARMUP_RUNS} 2 --ei {app_contract.EXTRA_NUM_RUNS} {runs} "
-        f"--es {app_contract.EXTRA_GPU_PRECISION} fp16 --es {app_contract.EXTRA_RUN_ID} {run_id} {extra}"
+        f"--es {app_contract.EXTRA_GPU_PRECISION} fp16 "
+        f"--es {app_contract.EXTRA_RUN_ID} {run_id} {extra}"
     )
 
 
@@ -64,7 +69,9 @@ def test_cpu_run_writes_a_valid_result(adb, emulated_device, tiny_model) -> None
     assert latency["init"] > 0 and latency["first_inference"] > 0
     assert latency["stats"]["min"] == min(latency["samples"])
     assert result["model"]["size_bytes"] == tiny_model.stat().st_size
-    assert result["model"]["inputs"] == [{"name": result["model"]["inputs"][0]["name"], "shape": [1, 64, 64, 3], "dtype": "float32"}]
+    assert result["model"]["inputs"] == [
+        {"name": result["model"]["inputs"][0]["name"], "shape": [1, 64, 64, 3], "dtype": "float32"}
+    ]
     assert result["delegate"]["requested"] == "cpu" and result["delegate"]["applied"] is True
     assert result["delegate"]["name"] == "xnnpack"
     assert result["memory"]["peak_rss"] > 10_000  # kB: a real process's high-water mark
@@ -126,7 +133,9 @@ def test_thermal_status_rises_during_the_run(adb, emulated_device) -> None:
 def test_invalid_extras_give_invalid_arguments(adb) -> None:
     start(adb, "run-bad", delegate="tpu")
     result = wait_for_result(adb, "run-bad")
-    assert result["status"] == "invalid_arguments" and "delegate must be one of" in result["message"]
+    assert (
+        result["status"] == "invalid_arguments" and "delegate must be one of" in result["message"]
+    )
 
 
 def test_unknown_activity_is_an_am_error(adb) -> None:
@@ -148,7 +157,10 @@ def test_quality_inputs_produce_npy_outputs(adb, emulated_device, tmp_path, tiny
     )
     start(adb, "run-quality", extra=extra)
     result = wait_for_result(adb, "run-quality")
-    assert result["quality"] == {"outputs_dir": outputs_dir, "files": ["astronaut.npy", "coffee.npy"]}
+    assert result["quality"] == {
+        "outputs_dir": outputs_dir,
+        "files": ["astronaut.npy", "coffee.npy"],
+    }
     pulled = tmp_path / "out.npy"
     adb.pull(f"{outputs_dir}/coffee.npy", str(pulled))
     output = np.load(pulled)

@@ -64,8 +64,12 @@ def test_signature_check_is_adbds_sha1_prehashed_pkcs1(host_key, other_host_key)
     token = os.urandom(20)
     signature = host_key.signer().Sign(token)
     assert signature_matches(decode_android_pubkey(host_key.public_line), token, signature)
-    assert not signature_matches(decode_android_pubkey(other_host_key.public_line), token, signature)
-    assert not signature_matches(decode_android_pubkey(host_key.public_line), os.urandom(20), signature)
+    assert not signature_matches(
+        decode_android_pubkey(other_host_key.public_line), token, signature
+    )
+    assert not signature_matches(
+        decode_android_pubkey(host_key.public_line), os.urandom(20), signature
+    )
 
 
 def test_trusted_key_store_persists_and_finds_the_signer(tmp_path, host_key) -> None:

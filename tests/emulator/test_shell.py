@@ -62,7 +62,10 @@ def test_paths_cannot_escape_the_sandbox(device, tmp_path) -> None:
 
 def test_file_commands_and_their_errors(device) -> None:
     assert sh(device, "mkdir /data/local/tmp/a/b")[0] == 1
-    assert sh(device, "mkdir -p /data/local/tmp/a/b && echo x > /data/local/tmp/a/b/f && ls /data/local/tmp/a/b") == (0, "f\n", "")
+    assert sh(
+        device,
+        "mkdir -p /data/local/tmp/a/b && echo x > /data/local/tmp/a/b/f && ls /data/local/tmp/a/b",
+    ) == (0, "f\n", "")
     digest = hashlib.sha256(b"x\n").hexdigest()
     assert sh(device, "sha256sum /data/local/tmp/a/b/f")[1] == f"{digest}  /data/local/tmp/a/b/f\n"
     code, _, err = sh(device, "rm /data/local/tmp/a")
@@ -73,7 +76,14 @@ def test_file_commands_and_their_errors(device) -> None:
     assert sh(device, "rm -f /data/local/tmp/none")[0] == 0
     assert sh(device, "cat /nope 2>/dev/null; echo $?")[1] == "1\n"
     assert sh(device, "ls /nope 2>&1")[1] == "ls: /nope: No such file or directory\n"
-    assert sh(device, "echo a > /data/local/tmp/m && chmod 600 /data/local/tmp/m && stat -c %a /data/local/tmp/m")[1] == "600\n"
+    assert (
+        sh(
+            device,
+            "echo a > /data/local/tmp/m && chmod 600 /data/local/tmp/m"
+            " && stat -c %a /data/local/tmp/m",
+        )[1]
+        == "600\n"
+    )
 
 
 def test_app_data_is_private_without_run_as(device) -> None:
@@ -81,8 +91,13 @@ def test_app_data_is_private_without_run_as(device) -> None:
     code, _, err = sh(device, f"ls {files}")
     assert code == 1 and "Permission denied" in err
     assert sh(device, f"run-as {app_contract.PACKAGE} ls -d files")[1] == "files\n"
-    assert sh(device, f"run-as {app_contract.PACKAGE} pwd")[1] == f"/data/data/{app_contract.PACKAGE}\n"
-    assert sh(device, "run-as com.example.none ls")[2] == "run-as: unknown package: com.example.none\n"
+    assert (
+        sh(device, f"run-as {app_contract.PACKAGE} pwd")[1]
+        == f"/data/data/{app_contract.PACKAGE}\n"
+    )
+    assert (
+        sh(device, "run-as com.example.none ls")[2] == "run-as: unknown package: com.example.none\n"
+    )
 
 
 def test_getprop_and_pipes(device) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,9 @@ def _push_pull(stock_adb, serial: str, tmp_path: Path, size: int) -> None:
     pushed = stock_adb.run("-s", serial, "push", str(local), "/data/local/tmp/mobilize/upload.bin")
     assert pushed.returncode == 0, pushed.stderr
     assert "1 file pushed" in pushed.stdout
-    on_device = stock_adb.run("-s", serial, "shell", "sha256sum /data/local/tmp/mobilize/upload.bin")
+    on_device = stock_adb.run(
+        "-s", serial, "shell", "sha256sum /data/local/tmp/mobilize/upload.bin"
+    )
     assert on_device.stdout.split()[0] == sha256(local)
     back = tmp_path / "download.bin"
     pulled = stock_adb.run("-s", serial, "pull", "/data/local/tmp/mobilize/upload.bin", str(back))
@@ -74,20 +78,26 @@ def test_full_disk_push_fails_with_the_phones_message(emulated_device, stock_adb
     emulated_device.faults.disk_full = True
     local = tmp_path / "m.tflite"
     local.write_bytes(os.urandom(100_000))
-    pushed = stock_adb.run("-s", emulated_device.serial, "push", str(local), "/data/local/tmp/m.tflite")
+    pushed = stock_adb.run(
+        "-s", emulated_device.serial, "push", str(local), "/data/local/tmp/m.tflite"
+    )
     assert pushed.returncode != 0
     assert "No space left on device" in pushed.stderr + pushed.stdout
 
 
 def test_unknown_key_is_unauthorized_without_accept_new_keys(tmp_path, stock_adb) -> None:
     with running_emulator(tmp_path / "locked", accept_new_keys=False) as handle:
-        assert stock_adb.connect(handle.serial, want="unauthorized", deadline_s=10) == "unauthorized"
+        assert (
+            stock_adb.connect(handle.serial, want="unauthorized", deadline_s=10) == "unauthorized"
+        )
         refused = stock_adb.run("-s", handle.serial, "shell", "echo hi")
         assert refused.returncode != 0 and "unauthorized" in refused.stderr
         assert "not accepted" in handle.logcat.text()
 
 
-def test_pm_install_of_the_stand_in_apk_via_adb_install(emulated_device, stock_adb, tmp_path) -> None:
+def test_pm_install_of_the_stand_in_apk_via_adb_install(
+    emulated_device, stock_adb, tmp_path
+) -> None:
     from device_bench.emulator.packages import make_stand_in_apk
 
     assert stock_adb.connect(emulated_device.serial) == "device"
@@ -97,3 +107,60 @@ def test_pm_install_of_the_stand_in_apk_via_adb_install(emulated_device, stock_a
     assert "Success" in installed.stdout
     listed = stock_adb.run("-s", emulated_device.serial, "shell", "pm list packages com.example")
     assert listed.stdout == "package:com.example.demo\n"
+
+
+@pytest.mark.slow
+def test_a_120_mb_push_streams_through_bounded_memory(emulated_device, stock_adb, tmp_path) -> None:
+    """Files of 100 MB and more pass chunk by chunk: the emulator's memory barely moves."""
+    import threading
+
+    import psutil
+
+    assert stock_adb.connect(emulated_device.serial) == "device"
+    local = tmp_path / "big.bin"
+    block = os.urandom(1 << 20)
+    with open(local, "wb") as handle:
+        for index in range(120):
+            handle.write(block[index:] + block[:index])
+    process = psutil.Process()
+    baseline = process.memory_info().rss
+    peak = baseline
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        pushed = stock_adb.run("-s", emulated_device.serial, "push", str(local), "/sdcard/big.bin")
+    finally:
+        done.set()
+        sampler.join()
+    assert pushed.returncode == 0, pushed.stderr
+    assert sha256(emulated_device.host_path("/sdcard/big.bin")) == sha256(local)
+    assert peak - baseline < 40 * 1024 * 1024, f"memory grew by {(peak - baseline) >> 20} MiB"
+
+
+def test_shell_without_command_reads_commands_from_stdin(emulated_device, stock_adb) -> None:
+    assert stock_adb.connect(emulated_device.serial) == "device"
+    environment = dict(os.environ, HOME=str(stock_adb.home))
+    session = subprocess.run(
+        [
+            stock_adb.executable,
+            "-P",
+            str(stock_adb.server_port),
+            "-s",
+            emulated_device.serial,
+            "shell",
+        ],
+        input="getprop ro.build.version.sdk\nexit 4",
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (session.returncode, session.stdout) == (4, "34\n")
