@@ -86,16 +86,7 @@ def runs_table(records: Sequence[dict[str, Any]], title: str = "Benchmark result
         latency = result.get("latency") or {}
         stats = latency.get("stats") or {}
         memory = result.get("memory") or {}
-        delegate = result["delegate"]
-        ran = delegate.get("name") or result["config"]["delegate"]
-        delegate_text = f"{delegate['requested']} → {ran}"
-        if not delegate.get("applied"):
-            delegate_text += " [yellow](not applied)[/]"
-        if delegate.get("nodes_delegated") is not None and delegate.get("nodes_total"):
-            delegate_text += (
-                f" {delegate['nodes_delegated']}/{delegate['nodes_total']} nodes, "
-                f"{delegate.get('partitions')} part."
-            )
+        delegate_text = _delegate_text(result["delegate"])
         status = result["status"]
         thermal = result["thermal"]
         table.add_row(
@@ -117,6 +108,21 @@ def runs_table(records: Sequence[dict[str, Any]], title: str = "Benchmark result
             result["run_id"],
         )
     return table
+
+
+def _delegate_text(delegate: dict[str, Any]) -> str:
+    """`gpu→xnnpack, not applied` / `cpu→xnnpack 12/12 nodes, 1 part.`: asked, then what ran."""
+    text = f"{delegate['requested']}→{delegate.get('name') or '-'}"
+    if not delegate.get("applied"):
+        text += ", [yellow]not applied[/]"
+    elif delegate.get("nodes_total"):
+        text += (
+            f" {delegate.get('nodes_delegated')}/{delegate['nodes_total']} nodes, "
+            f"{delegate.get('partitions')} part."
+        )
+    if delegate.get("fallback_ops"):
+        text += f", CPU fallback: {', '.join(delegate['fallback_ops'][:3])}"
+    return text
 
 
 def stored_runs_table(runs: Sequence[StoredRun]) -> Table:
