@@ -346,3 +346,26 @@ def test_outdated_app_is_updated_from_the_given_apk(tmp_path, key, db, tiny_tfli
     assert f"{app_contract.APP_VERSION_NAME} ({app_contract.APP_VERSION_CODE})" in out
     assert "outdated" not in out
     assert stored_runs(db) == [("ok", "tiny.tflite", 5)]
+
+
+@pytest.mark.slow
+def test_two_bench_processes_racing_for_one_device(emu, key, db, tmp_path, tiny_tflite) -> None:
+    import subprocess
+    import sys
+
+    outputs = [tmp_path / "p1.json", tmp_path / "p2.json"]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "exporter.cli",
+             *bench_args(tiny_tflite, emu, key, db, "--runs", "20", "--json", str(out))],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for out in outputs
+    ]
+    results = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], results
+    windows = sorted(
+        (run["result"]["started_at"], run["result"]["finished_at"])
+        for out in outputs for run in json.loads(out.read_text())["runs"]
+    )
+    assert windows[0][1] <= windows[1][0]
+    assert any("waiting for another benchmark" in err for _, err in results)
