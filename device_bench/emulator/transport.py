@@ -202,6 +202,7 @@ class Connection:
         self.device = device
         self.version = A_VERSION_MIN
         self.max_payload = MAX_PAYLOAD
+        self.connected = False  # a CNXN arrived; everything before it is ignored
         self.online = False
         self.alive = True
         self._token = b""
@@ -289,6 +290,8 @@ class Connection:
             Command.WRTE: self._on_write,
             Command.CLSE: self._on_close,
         }
+        if not self.connected and message.command != Command.CNXN:
+            return  # the protocol says: ignore anything before CONNECT
         handler = handlers.get(message.command)
         if handler is not None:
             handler(message)
@@ -296,6 +299,9 @@ class Connection:
 
     def _on_connect(self, message: Message) -> None:
         # As adbd: take the lower of both versions and payload sizes, then ask for proof.
+        if message.arg0 < A_VERSION_MIN:
+            raise ProtocolError(f"unknown protocol version {message.arg0:#010x}")
+        self.connected = True
         self.online = False
         self.version = min(message.arg0, A_VERSION)
         self.max_payload = min(message.arg1, MAX_PAYLOAD)
