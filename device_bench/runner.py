@@ -481,8 +481,22 @@ def _no_result(
     )
 
 
+# Only the tags a crash or the app's own line appear under: a phone's full log is megabytes.
+LOGCAT_FILTER = " ".join(
+    quote(spec)  # "*:S" unquoted would be a glob for the device's shell
+    for spec in (
+        "AndroidRuntime:E",
+        "ActivityManager:I",
+        "libc:F",
+        "DEBUG:F",
+        f"{app_contract.LOG_TAG}:V",
+        "*:S",
+    )
+)
+
+
 def _logcat(device: Device) -> str:
-    result = device.shell("logcat -d", ops.SHORT_TIMEOUT_S)
+    result = device.shell(f"logcat -d {LOGCAT_FILTER}", ops.SHORT_TIMEOUT_S)
     if not result.ok:
         return ""
     return logcat_excerpt(result.stdout, (app_contract.PACKAGE, app_contract.LOG_TAG))
