@@ -124,25 +124,51 @@ def _timed_invoke(interpreter) -> float:
     return (time.perf_counter_ns() - start) / 1000.0
 
 
-def _delegate_info(requested: str, ops: list[str]) -> dict[str, Any]:
-    partitions = sum(1 for op in ops if op == "DELEGATE")
-    total = sum(1 for op in ops if op != "DELEGATE")
-    ran = "xnnpack" if partitions else "builtin"
+def _delegated_nodes(ops: list[dict]) -> set[int]:
+    """Original nodes a delegate replaced: walk back from each delegate node's outputs
+    through the producing nodes until reaching the delegate node's own inputs."""
+    producers = {}
+    for op in ops:
+        if op["op_name"] != "DELEGATE":
+            for tensor in op["outputs"]:
+                producers[int(tensor)] = op
+    covered: set[int] = set()
+    for delegate in (op for op in ops if op["op_name"] == "DELEGATE"):
+        boundary = {int(t) for t in delegate["inputs"]}
+        pending = [int(t) for t in delegate["outputs"]]
+        while pending:
+            tensor = pending.pop()
+            producer = producers.get(tensor)
+            if tensor in boundary or producer is None or producer["index"] in covered:
+                continue
+            covered.add(producer["index"])
+            pending.extend(int(t) for t in producer["inputs"])
+    return covered
+
+
+def _delegate_info(requested: str, ops: list[dict]) -> dict[str, Any]:
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    originals = [op for op in ops if op["op_name"] != "DELEGATE"]
+    covered = _delegated_nodes(ops)
+    fallback = sorted({op["op_name"] for op in originals if op["index"] not in covered})
     info: dict[str, Any] = {
         "requested": requested,
         "applied": requested == "cpu",
-        "name": ran,
-        # The Python interpreter does not say how many nodes XNNPACK took; null, not a guess.
-        "nodes_delegated": None if partitions else 0,
-        "nodes_total": total,
-        "partitions": partitions,
-        "fallback_ops": [],
+        "name": "xnnpack" if delegates else "builtin",
+        "nodes_delegated": len(covered),
+        "nodes_total": len(originals),
+        "partitions": len(delegates),
+        "fallback_ops": fallback if delegates else [],
         "message": None,
     }
     if requested in ("gpu", "nnapi"):
-        info["message"] = _GPU_MESSAGE.format(name=requested.upper())
-        info["nodes_delegated"] = 0
-        info["partitions"] = 0
+        # What a phone without that accelerator reports: nothing taken by it.
+        info.update(
+            message=_GPU_MESSAGE.format(name=requested.upper()),
+            nodes_delegated=0,
+            partitions=0,
+            fallback_ops=sorted({op["op_name"] for op in originals}),
+        )
     return info
 
 
@@ -193,9 +219,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     init_us = (time.perf_counter_ns() - start) / 1000.0
     result["model"]["inputs"] = [_tensor(d) for d in interpreter.get_input_details()]
     result["model"]["outputs"] = [_tensor(d) for d in interpreter.get_output_details()]
-    result["delegate"] = _delegate_info(
-        config["delegate"], [op["op_name"] for op in interpreter._get_ops_details()]
-    )
+    result["delegate"] = _delegate_info(config["delegate"], interpreter._get_ops_details())
 
     if request.get("crash"):
         # The fault asks the app to die here, as an uncaught exception would kill it.

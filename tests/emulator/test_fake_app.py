@@ -74,6 +74,9 @@ def test_cpu_run_writes_a_valid_result(adb, emulated_device, tiny_model) -> None
     ]
     assert result["delegate"]["requested"] == "cpu" and result["delegate"]["applied"] is True
     assert result["delegate"]["name"] == "xnnpack"
+    # conv + mean, both taken by one XNNPACK partition
+    assert (result["delegate"]["nodes_delegated"], result["delegate"]["nodes_total"]) == (2, 2)
+    assert result["delegate"]["partitions"] == 1 and result["delegate"]["fallback_ops"] == []
     assert result["memory"]["peak_rss"] > 10_000  # kB: a real process's high-water mark
     assert result["device"]["abi"] == "arm64-v8a" and result["device"]["sdk"] == 34
     assert result["runtime"]["app_version"] == app_contract.APP_VERSION_NAME
@@ -173,3 +176,24 @@ def test_quality_inputs_produce_npy_outputs(adb, emulated_device, tmp_path, tiny
     expected = reference.get_tensor(reference.get_output_details()[0]["index"])
     assert output.shape == (1, 64, 64, 1)
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_delegated_nodes_follow_partitions_and_name_fallbacks() -> None:
+    from device_bench.emulator.app_worker import _delegate_info
+
+    def op(index, name, inputs, outputs):
+        return {"index": index, "op_name": name, "inputs": inputs, "outputs": outputs}
+
+    # conv -> custom (not delegable) -> conv, XNNPACK takes the convs in two partitions
+    ops = [
+        op(0, "CONV_2D", [0, 1], [2]),
+        op(1, "MY_CUSTOM", [2], [3]),
+        op(2, "CONV_2D", [3, 4], [5]),
+        op(3, "DELEGATE", [0, 1], [2]),
+        op(4, "DELEGATE", [3, 4], [5]),
+    ]
+    info = _delegate_info("cpu", ops)
+    assert (info["nodes_delegated"], info["nodes_total"], info["partitions"]) == (2, 3, 2)
+    assert info["fallback_ops"] == ["MY_CUSTOM"]
+    gpu = _delegate_info("gpu", ops)
+    assert gpu["applied"] is False and gpu["nodes_delegated"] == 0
