@@ -197,3 +197,18 @@ def test_delegated_nodes_follow_partitions_and_name_fallbacks() -> None:
     assert info["fallback_ops"] == ["MY_CUSTOM"]
     gpu = _delegate_info("gpu", ops)
     assert gpu["applied"] is False and gpu["nodes_delegated"] == 0
+
+
+def test_force_stop_ends_the_app_process(adb) -> None:
+    start(adb, "run-stop")
+    assert wait_for_result(adb, "run-stop")["status"] == "ok"
+    pid = adb.shell(f"pidof {app_contract.PACKAGE}").strip()
+    assert pid.isdigit()  # the finished app stays cached, as on a phone
+    assert f"** MEMINFO in pid {pid} [{app_contract.PACKAGE}] **" in adb.shell(
+        f"dumpsys meminfo {app_contract.PACKAGE}"
+    )
+    assert (
+        adb.shell(f"am force-stop {app_contract.PACKAGE}; pidof {app_contract.PACKAGE}; echo $?")
+        == "1\n"
+    )
+    assert "No process found for" in adb.shell(f"dumpsys meminfo {app_contract.PACKAGE}")
