@@ -9,6 +9,7 @@ a degree Celsius, dumpsys package's versionCode/versionName lines).
 from __future__ import annotations
 
 import time
+import zlib
 
 from device_bench.emulator.app import IntentError
 from device_bench.emulator.packages import SYSTEM_PACKAGES, InstallError
@@ -398,9 +399,9 @@ def _dumpsys_package(inv: Invocation, args: list[str]) -> int:
         installed = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.first_install_time))
         updated = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.last_update_time))
         inv.out(
-            f"  Package [{info.name}] ({abs(hash(info.name)) % 0xFFFFFFF:07x}):\n"
+            f"  Package [{info.name}] ({zlib.crc32(info.name.encode()) & 0xFFFFFFF:07x}):\n"
             f"    userId={info.uid}\n"
-            f"    pkg=Package{{{abs(hash(info.code_path)) % 0xFFFFFFF:07x} {info.name}}}\n"
+            f"    pkg=Package{{{zlib.crc32(info.code_path.encode()) & 0xFFFFFFF:07x} {info.name}}}\n"
             f"    codePath={info.code_path}\n"
             f"    resourcePath={info.code_path}\n"
             f"    primaryCpuAbi={inv.session.device.profile.properties['ro.product.cpu.abi']}\n"

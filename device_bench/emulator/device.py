@@ -3,6 +3,7 @@ the ADB server that makes all of it reachable on 127.0.0.1."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import threading
@@ -82,9 +83,9 @@ class EmulatedDevice:
         self.packages = PackageManager(self.sandbox, profile.sdk)
         self.apps = AppManager(self)
         self.commands: dict[str, CommandFunction] = {**toolbox.COMMANDS, **android_tools.COMMANDS}
-        self.serialno = profile.properties.get(
-            "ro.serialno", "EMU" + format(abs(hash(str(root))) % 10**8, "08d")
-        )
+        # Stable per sandbox folder, like a phone's serial number across reboots.
+        digest = hashlib.sha256(str(self.sandbox.root).encode()).hexdigest()[:10].upper()
+        self.serialno = profile.properties.get("ro.serialno", f"EMU{digest}")
         self._notice = notice
         self._install_bundled_app()
         self.logcat.log(Priority.INFO, "adbd", "adbd started", pid=700)
