@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,15 +190,15 @@ def push_verified(
 
 
 def push_with_retries(
-    device_factory,
+    device_factory: Callable[[Device | None], Device],
     local: Path,
     remote: str,
     *,
     timeout: float,
     retries: int,
-    announce,
+    announce: Callable[[str], None],
     sha256: str | None = None,
-):
+) -> tuple[Device, str]:
     """Push, reconnecting and retrying up to `retries` times when the device is lost.
 
     Returns the (possibly new) device and the sha256. `device_factory(old)` opens a fresh

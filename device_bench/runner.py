@@ -24,7 +24,7 @@ from device_bench import app_contract, ops
 from device_bench.device import Device
 from device_bench.errors import AppError, DeviceError, DeviceTimeoutError, UsageError
 from device_bench.model_input import ModelToBench
-from device_bench.parse import ThermalStatus, logcat_excerpt, parse_am_start
+from device_bench.parse import MemInfo, ThermalStatus, logcat_excerpt, parse_am_start
 from device_bench.stats import coefficient_of_variation
 from device_bench.transports import quote
 
@@ -178,7 +178,12 @@ class BenchSession:
                 result = self._run_benchmark_model(remote_model, config)
             else:
                 result = self._run_app(run_id, remote_model, config)
-            meminfo = ops.meminfo(self.device)
+            # PSS of the app's process; benchmark_model is no app, its own figures stand.
+            meminfo = (
+                ops.meminfo(self.device)
+                if self.options.runner is RunnerKind.APP
+                else MemInfo(None, None, None, None)
+            )
         finally:
             ops.remove(self.device, remote_model)
         battery_after = ops.battery(self.device).temperature_c
