@@ -396,12 +396,13 @@ def _dumpsys_package(inv: Invocation, args: list[str]) -> int:
         return 0  # the real dumpsys prints no Packages section for an unknown package
     inv.out("Packages:\n")
     for info in infos:
+        code_id = zlib.crc32(info.code_path.encode()) & 0xFFFFFFF
         installed = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.first_install_time))
         updated = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(info.last_update_time))
         inv.out(
             f"  Package [{info.name}] ({zlib.crc32(info.name.encode()) & 0xFFFFFFF:07x}):\n"
             f"    userId={info.uid}\n"
-            f"    pkg=Package{{{zlib.crc32(info.code_path.encode()) & 0xFFFFFFF:07x} {info.name}}}\n"
+            f"    pkg=Package{{{code_id:07x} {info.name}}}\n"
             f"    codePath={info.code_path}\n"
             f"    resourcePath={info.code_path}\n"
             f"    primaryCpuAbi={inv.session.device.profile.properties['ro.product.cpu.abi']}\n"
