@@ -158,9 +158,7 @@ class BenchSession:
         assert self.info is not None
         started = time.monotonic()
         run_id = new_run_id()
-        cooldown_gate(self.device, self.options, self.announce)
-        battery_before = ops.battery(self.device).temperature_c
-        thermal_before = ops.thermal_status(self.device)
+        thermal_before, battery_before = cooldown_gate(self.device, self.options, self.announce)
         remote_model = f"{app_contract.REMOTE_WORK_DIR}/{run_id}-{model.path.name}"
         push_started = time.monotonic()
         self.device, _ = ops.push_with_retries(
@@ -389,10 +387,13 @@ def ensure_app(device: Device, options: HarnessOptions, announce: Announce) -> N
         )
 
 
-def cooldown_gate(device: Device, options: HarnessOptions, announce: Announce) -> None:
-    """Wait until the thermal status is none and the battery is under the threshold."""
-    if options.cooldown_timeout_s <= 0:
-        return
+def cooldown_gate(
+    device: Device, options: HarnessOptions, announce: Announce
+) -> tuple[ThermalStatus | None, float | None]:
+    """Wait until the thermal status is none and the battery is under the threshold.
+
+    Returns the last thermal status and battery temperature read: the run's "before".
+    """
     deadline = time.monotonic() + options.cooldown_timeout_s
     announced = False
     while True:
@@ -401,8 +402,8 @@ def cooldown_gate(device: Device, options: HarnessOptions, announce: Announce) -
         cool = (thermal is None or thermal <= ThermalStatus.NONE) and (
             temp is None or temp < options.max_battery_temp_c
         )
-        if cool:
-            return
+        if cool or options.cooldown_timeout_s <= 0:  # 0 s: no gate, just the readings
+            return thermal, temp
         state = f"thermal status {thermal.label if thermal else '?'}, battery {temp} °C"
         if time.monotonic() >= deadline:
             raise DeviceTimeoutError(
