@@ -156,3 +156,11 @@ def test_two_emulators_side_by_side(tmp_path, host_key) -> None:
             models.append(device.shell("getprop ro.product.model").strip())
             device.close()
         assert models == ["Mobilize Emulated Phone", "Second Phone"]
+
+
+def test_binds_loopback_only(emulated_device) -> None:
+    from device_bench.emulator.device import AdbServer
+
+    assert emulated_device.server._listener.getsockname()[0] == "127.0.0.1"
+    with pytest.raises(ValueError, match="loopback"):
+        AdbServer(emulated_device.device, port=0, host="0.0.0.0")
