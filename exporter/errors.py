@@ -28,3 +28,16 @@ class UsageError(MobilizeError):
     """Bad input from the user: a path, a shape, a range, an option."""
 
     exit_code = 2
+
+
+class ConversionError(MobilizeError):
+    """A stage of the export failed on the model itself: an op that cannot be converted or
+    quantized, a graph the converter rejects. The message names the op and the node."""
+
+    exit_code = 1
+
+
+class QualityGateError(MobilizeError):
+    """The exported model draws too differently from PyTorch (below --min-psnr)."""
+
+    exit_code = 3

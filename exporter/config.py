@@ -1,0 +1,122 @@
+"""Choices and settings of an export: enums (the CLI's choices come from them) and frozen
+dataclasses checked when built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from exporter.errors import UsageError
+from exporter.specs import ValueRange
+
+DEFAULT_OPSET = 17
+DEFAULT_CALIB_SAMPLES = 32
+DEFAULT_VERIFY_SAMPLES = 4
+MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of images
+
+
+class Target(StrEnum):
+    FP32 = "tflite-fp32"
+    FP16 = "tflite-fp16"
+    DYNAMIC = "tflite-dynamic"
+    INT8 = "tflite-int8"
+    INT16X8 = "tflite-int16x8"
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self in (Target.INT8, Target.INT16X8)
+
+    @property
+    def file_suffix(self) -> str:
+        return self.value.removeprefix("tflite-")
+
+
+ALL_TARGETS = tuple(Target)
+
+
+class IoType(StrEnum):
+    """Input/output tensor type of the full-integer targets."""
+
+    INT8 = "int8"
+    UINT8 = "uint8"
+    FLOAT = "float"
+
+
+class Layout(StrEnum):
+    NCHW = "NCHW"
+    NHWC = "NHWC"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class CalibSource:
+    """Where the calibration (or verification) samples of one input come from.
+
+    `path` is a folder of png/jpg images or a .npy/.npz file; None means the real
+    photographs bundled with scikit-image.
+    """
+
+    input_name: str | None
+    path: Path | None
+
+    @classmethod
+    def parse(cls, text: str) -> CalibSource:
+        """`photos/` (every input) or `content=photos/` (one input of several)."""
+        name, sep, path = text.partition("=")
+        if sep and name and "/" not in name and not Path(text).exists():
+            return cls(input_name=name, path=Path(path))
+        return cls(input_name=None, path=Path(text))
+
+    def describe(self) -> str:
+        return str(self.path) if self.path is not None else "skimage.data photographs"
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How the TFLite converter is called for one target. Extra levers (issue 7) plug in
+    here: a different representative dataset size, a different I/O type."""
+
+    target: Target
+    io: IoType = IoType.INT8
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.target.needs_calibration and self.calib_samples < 1:
+            raise UsageError(
+                f"--calib-samples {self.calib_samples}: {self.target.value} needs calibration "
+                "samples", hint="use --calib-samples 32 or more",
+            )
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything `mobilize export` was asked to do."""
+
+    model_ref: str
+    out_dir: Path
+    targets: tuple[Target, ...] = (Target.INT8,)
+    # Empty: taken from the model module's INPUTS (names, NCHW shapes, value ranges).
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    input_ranges: tuple[ValueRange, ...] = ()
+    input_names: tuple[str, ...] = ()
+    output_range: ValueRange | None = None
+    weights: Path | None = None
+    io: IoType = IoType.INT8
+    calib_sources: tuple[CalibSource, ...] = ()
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+    verify_samples: int = DEFAULT_VERIFY_SAMPLES
+    opset: int = DEFAULT_OPSET
+    onnx_passes: tuple[str, ...] = field(default=("constants_to_initializers",))
+    min_psnr: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise UsageError("no target given", hint="e.g. --target tflite-int8 or --target all")
+        if self.verify_samples < 1:
+            raise UsageError("--verify-samples must be at least 1", hint="e.g. --verify-samples 4")
+        if self.calib_samples < 1:
+            raise UsageError("--calib-samples must be at least 1", hint="e.g. --calib-samples 32")
+
+    def quant_config(self, target: Target) -> QuantConfig:
+        return QuantConfig(target=target, io=self.io, calib_samples=self.calib_samples)

@@ -1,0 +1,119 @@
+"""`mobilize export`: a thin layer from arguments to ExportConfig and back to the terminal."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from exporter.config import (
+    ALL_TARGETS,
+    DEFAULT_CALIB_SAMPLES,
+    DEFAULT_OPSET,
+    DEFAULT_VERIFY_SAMPLES,
+    CalibSource,
+    ExportConfig,
+    IoType,
+    Target,
+)
+from exporter.errors import UsageError
+from exporter.onnx_rewrites import REWRITE_PASSES
+from exporter.specs import ValueRange, parse_shape
+
+ALL = "all"
+DEFAULT_PASSES = ("constants_to_initializers",)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="convert a PyTorch generator to TFLite (fp32/fp16/dynamic/int8/int16x8) and verify it",
+        description="PyTorch -> ONNX -> onnx2tf -> TFLite, verified against PyTorch on held-out "
+        "photographs. Writes the .tflite files, model.onnx, verify_*.png and metadata.json.",
+    )
+    parser.add_argument("model", help="package.module:factory, path/to/file.py:factory, or a "
+                        "TorchScript (.pt) / ExportedProgram (.pt2) file")
+    parser.add_argument("--target", action="append", choices=[t.value for t in Target] + [ALL],
+                        help="output format; repeat it or give 'all' (default tflite-int8)")
+    parser.add_argument("--out", type=Path, help="output folder (default out/<model name>)")
+    parser.add_argument("--weights", type=Path, help="a state_dict file to load into the model")
+    parser.add_argument("--input", action="append", type=parse_shape, default=[],
+                        metavar="NxCxHxW", help="input shape, once per input (default: the "
+                        "model module's INPUTS)")
+    parser.add_argument("--input-name", action="append", default=[], metavar="NAME",
+                        help="input name, once per input")
+    parser.add_argument("--range", action="append", type=ValueRange.parse, default=[],
+                        metavar="RANGE", help="value range each input expects: 0,1 | -1,1 | "
+                        "0,255 | mean=a,b,c:std=d,e,f (once, or once per input)")
+    parser.add_argument("--output-range", type=ValueRange.parse, metavar="RANGE",
+                        help="value range of the output (for PSNR; default the module's "
+                        "OUTPUT_RANGE, else the range PyTorch's output spans)")
+    parser.add_argument("--io", choices=[t.value for t in IoType], default=IoType.INT8.value,
+                        help="input/output type of tflite-int8 (uint8 for camera frames, float "
+                        "to keep float I/O); default int8")
+    parser.add_argument("--calib-dir", action="append", type=CalibSource.parse, default=[],
+                        metavar="[INPUT=]PATH", help="calibration images (folder of png/jpg) or "
+                        ".npy/.npz arrays; INPUT=PATH once per input of a multi-input model "
+                        "(default: photographs bundled with scikit-image)")
+    parser.add_argument("--calib-samples", type=int, default=DEFAULT_CALIB_SAMPLES, metavar="N",
+                        help=f"calibration samples (default {DEFAULT_CALIB_SAMPLES})")
+    parser.add_argument("--verify-samples", type=int, default=DEFAULT_VERIFY_SAMPLES,
+                        metavar="N", help="held-out samples for verification "
+                        f"(default {DEFAULT_VERIFY_SAMPLES})")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
+    parser.add_argument("--onnx-pass", action="append", default=[],
+                        choices=[p for p in REWRITE_PASSES if p not in DEFAULT_PASSES],
+                        help="extra ONNX rewrite before onnx2tf")
+    parser.add_argument("--min-psnr", type=float, metavar="DB",
+                        help="exit non-zero (3) when any target's PSNR vs PyTorch is below DB")
+    parser.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    requested = args.target or [Target.INT8.value]
+    targets = ALL_TARGETS if ALL in requested else tuple(dict.fromkeys(Target(t)
+                                                                       for t in requested))
+    out = args.out or Path("out") / _model_stem(args.model)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", hint="give a folder for the export")
+    return ExportConfig(
+        model_ref=args.model,
+        out_dir=out,
+        targets=targets,
+        input_shapes=tuple(args.input),
+        input_ranges=tuple(args.range),
+        input_names=tuple(args.input_name),
+        output_range=args.output_range,
+        weights=args.weights,
+        io=IoType(args.io),
+        calib_sources=tuple(args.calib_dir),
+        calib_samples=args.calib_samples,
+        verify_samples=args.verify_samples,
+        opset=args.opset,
+        onnx_passes=DEFAULT_PASSES + tuple(args.onnx_pass),
+        min_psnr=args.min_psnr,
+    )
+
+
+def _model_stem(ref: str) -> str:
+    base = ref.rpartition(":")[0] or ref
+    return Path(base).stem.split(".")[-1] or "model"
+
+
+def run(args: argparse.Namespace, console: Console | None = None) -> int:
+    from exporter.pipeline import check_outcome, run_export
+    from exporter.report import RichProgress, comparison_table, print_failures
+
+    console = console or Console()
+    config = config_from_args(args)
+    progress = RichProgress(console)
+    try:
+        result = run_export(config, progress)
+    finally:
+        progress.close()
+    console.print(comparison_table(result))
+    print_failures(console, result)
+    console.print(f"wrote {result.metadata_path}", highlight=False)
+    check_outcome(config, result)
+    return 0

@@ -1,0 +1,127 @@
+"""ONNX graph rewrites applied before onnx2tf, by name, in order.
+
+Why `constants_to_initializers` exists: torch.onnx exports the scale and bias of
+InstanceNorm2d(affine=False) as `Constant` nodes (ones and zeros), not as initializers.
+onnx_graphsurgeon then hands them to onnx2tf as graph Variables (outputs of a node), and
+onnx2tf 1.28.8's InstanceNormalization builder multiplies with them directly:
+"Attempt to convert a value (Variable (.../Constant_output_0)) ... to a Tensor". Turning every
+Constant node's value into an initializer gives the builder a real constant, and changes no
+value in the graph.
+
+`decompose_instance_norm` is a lever for int8 quality work: it writes InstanceNormalization
+as ReduceMean/Sub/Mul/Add/Sqrt/Div so that each step is quantized on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from exporter.errors import UsageError
+
+RewritePass = Callable[[onnx.ModelProto], onnx.ModelProto]
+
+
+def constants_to_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    graph = model.graph
+    kept = []
+    for node in graph.node:
+        value = _constant_value(node)
+        if value is None:
+            kept.append(node)
+            continue
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(value)
+        tensor.name = node.output[0]
+        graph.initializer.append(tensor)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return model
+
+
+def _constant_value(node: onnx.NodeProto) -> onnx.TensorProto | None:
+    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+        return None
+    for attribute in node.attribute:
+        if attribute.name == "value":
+            return attribute.t
+        if attribute.name in ("value_float", "value_floats"):
+            data = np.array(attribute.f if attribute.name == "value_float" else attribute.floats,
+                            dtype=np.float32)
+            return numpy_helper.from_array(data)
+        if attribute.name in ("value_int", "value_ints"):
+            data = np.array(attribute.i if attribute.name == "value_int" else attribute.ints,
+                            dtype=np.int64)
+            return numpy_helper.from_array(data)
+    return None
+
+
+def decompose_instance_norm(model: onnx.ModelProto) -> onnx.ModelProto:
+    """InstanceNormalization -> (x - mean) / sqrt(var + eps) * scale + bias over H, W."""
+    model = constants_to_initializers(model)
+    graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    initializers = {init.name: init for init in graph.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type != "InstanceNormalization":
+            new_nodes.append(node)
+            continue
+        x, scale_name, bias_name = node.input
+        epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        prefix = (node.name or node.output[0]).replace("/", "_") + "_decomposed"
+        scale = numpy_helper.to_array(initializers[scale_name]).reshape(-1, 1, 1)
+        bias = numpy_helper.to_array(initializers[bias_name]).reshape(-1, 1, 1)
+        extra = {
+            f"{prefix}_scale": scale.astype(np.float32),
+            f"{prefix}_bias": bias.astype(np.float32),
+            f"{prefix}_eps": np.array(epsilon, dtype=np.float32),
+        }
+        for name, array in extra.items():
+            graph.initializer.append(numpy_helper.from_array(array, name))
+
+        p = prefix
+        axes = f"{p}_axes"
+        if opset >= 18:  # ReduceMean takes its axes as an input from opset 18 on
+            graph.initializer.append(
+                numpy_helper.from_array(np.array([2, 3], dtype=np.int64), axes))
+
+        def reduce_mean(inp: str, out: str, axes: str = axes) -> onnx.NodeProto:
+            if opset >= 18:
+                return helper.make_node("ReduceMean", [inp, axes], [out], keepdims=1)
+            return helper.make_node("ReduceMean", [inp], [out], axes=[2, 3], keepdims=1)
+
+        new_nodes += [
+            reduce_mean(x, f"{p}_mean"),
+            helper.make_node("Sub", [x, f"{p}_mean"], [f"{p}_centered"]),
+            helper.make_node("Mul", [f"{p}_centered", f"{p}_centered"], [f"{p}_sq"]),
+            reduce_mean(f"{p}_sq", f"{p}_var"),
+            helper.make_node("Add", [f"{p}_var", f"{p}_eps"], [f"{p}_var_eps"]),
+            helper.make_node("Sqrt", [f"{p}_var_eps"], [f"{p}_std"]),
+            helper.make_node("Div", [f"{p}_centered", f"{p}_std"], [f"{p}_normed"]),
+            helper.make_node("Mul", [f"{p}_normed", f"{p}_scale"], [f"{p}_scaled"]),
+            helper.make_node("Add", [f"{p}_scaled", f"{p}_bias"], [node.output[0]]),
+        ]
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    return model
+
+
+REWRITE_PASSES: dict[str, RewritePass] = {
+    "constants_to_initializers": constants_to_initializers,
+    "decompose_instance_norm": decompose_instance_norm,
+}
+
+
+def apply_passes(model: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
+    for name in names:
+        rewrite = REWRITE_PASSES.get(name)
+        if rewrite is None:
+            raise UsageError(f"unknown ONNX rewrite {name!r}",
+                             hint=f"known rewrites: {', '.join(REWRITE_PASSES)}")
+        model = rewrite(model)
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,336 @@
+"""The export pipeline: numbered stages, each a function returning a typed artifact.
+
+    1 load model        -> LoadedModel
+    2 PyTorch -> ONNX   -> OnnxArtifact
+    3 clean ONNX        -> OnnxArtifact (onnxsim + rewrites)
+    4 onnx2tf           -> SavedModelArtifact (float, NHWC)
+    5 representative data -> RepresentativeData (calibration + held-out verification)
+    6 convert + verify, per target -> TargetResult
+    7 write             -> ExportResult (files, metadata.json; atomic)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from exporter import artifacts
+from exporter.calibration import RepresentativeData, build_representative_data
+from exporter.config import ExportConfig, Layout, Target
+from exporter.errors import ConversionError, QualityGateError
+from exporter.inspect_tflite import GraphReport, inspect_graph
+from exporter.model_loader import LoadedModel, load_model
+from exporter.onnx_export import OnnxArtifact, clean_onnx, export_onnx
+from exporter.saved_model import SavedModelArtifact, onnx_to_saved_model
+from exporter.specs import InputSpec, ValueRange
+from exporter.tflite_convert import TfliteArtifact, convert, representative_dataset
+from exporter.verify import Verification, strip_image, torch_outputs, verify
+
+STAGE_COUNT = 7
+
+
+class ProgressListener(Protocol):
+    def stage_started(self, number: int, name: str) -> None: ...
+    def stage_finished(self, number: int, name: str, seconds: float, detail: str) -> None: ...
+    def warn(self, message: str) -> None: ...
+
+
+class SilentProgress:
+    def stage_started(self, number: int, name: str) -> None:
+        pass
+
+    def stage_finished(self, number: int, name: str, seconds: float, detail: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+
+@dataclass
+class _StageTimer:
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def _stage(progress: ProgressListener, number: int, name: str) -> Iterator[_StageTimer]:
+    timer = _StageTimer()
+    progress.stage_started(number, name)
+    start = time.perf_counter()
+    yield timer
+    timer.seconds = time.perf_counter() - start
+    progress.stage_finished(number, name, timer.seconds, timer.detail)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: Target
+    seconds: float
+    file: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    io: str | None = None
+    graph: GraphReport | None = None
+    verification: Verification | None = None
+    strip: str | None = None
+    error: str | None = None
+    hint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out_dir: Path
+    metadata_path: Path
+    onnx_path: Path
+    targets: tuple[TargetResult, ...]
+    warnings: tuple[str, ...] = ()
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> dict[Target, Path]:
+        return {t.target: self.out_dir / t.file for t in self.targets if t.file}
+
+    @property
+    def failed(self) -> tuple[TargetResult, ...]:
+        return tuple(t for t in self.targets if not t.ok)
+
+
+def run_export(config: ExportConfig, progress: ProgressListener | None = None) -> ExportResult:
+    progress = progress or SilentProgress()
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="mobilize-export-") as work_text:
+        work = Path(work_text)
+        with _stage(progress, 1, "load model") as stage:
+            loaded = load_model(
+                config.model_ref, weights=config.weights, input_shapes=config.input_shapes,
+                input_ranges=config.input_ranges, input_names=config.input_names,
+                output_range=config.output_range)
+            stage.detail = ", ".join(f"{s.name} {'x'.join(map(str, s.shape))} [{s.value_range}]"
+                                     for s in loaded.inputs)
+        seconds["load"] = stage.seconds
+        with _stage(progress, 2, "PyTorch -> ONNX") as stage:
+            raw_onnx = export_onnx(loaded, work / "raw.onnx", config.opset)
+            stage.detail = f"opset {raw_onnx.opset}, {len(raw_onnx.op_types)} op types"
+        seconds["onnx"] = stage.seconds
+        with _stage(progress, 3, "clean ONNX (fold, simplify, rewrite)") as stage:
+            onnx = clean_onnx(raw_onnx, work / "model.onnx", config.onnx_passes)
+            stage.detail = f"onnxsim {'ok' if onnx.simplified else 'skipped'}, " \
+                           f"rewrites: {', '.join(onnx.rewrites) or 'none'}"
+        seconds["clean"] = stage.seconds
+        with _stage(progress, 4, "onnx2tf -> float SavedModel") as stage:
+            saved = onnx_to_saved_model(onnx, work / "saved_model")
+            stage.detail = ", ".join(f"{k} {'x'.join(map(str, v))}"
+                                     for k, v in saved.input_shapes.items())
+        seconds["onnx2tf"] = stage.seconds
+        with _stage(progress, 5, "representative data") as stage:
+            data = build_representative_data(
+                loaded.inputs, config.calib_sources,
+                config.calib_samples if any(t.needs_calibration for t in config.targets) else 1,
+                config.verify_samples)
+            stage.detail = (f"{data.calibration.count} calibration, "
+                            f"{data.verification.count} held-out samples")
+            for warning in data.calibration.warnings:
+                progress.warn(warning)
+        seconds["data"] = stage.seconds
+        results = []
+        reference = torch_outputs(loaded.module, data.verification, loaded.inputs,
+                                  loaded.output_names)
+        with _stage(progress, 6, "convert + verify") as stage:
+            for target in config.targets:
+                result = _convert_target(config, target, loaded, saved, data, reference, work)
+                results.append(result)
+                progress.stage_finished(6, f"  {target.value}", result.seconds,
+                                        _summary(result))
+            stage.detail = f"{sum(r.ok for r in results)}/{len(results)} targets"
+        seconds["convert"] = stage.seconds
+        if not any(r.ok for r in results):  # nothing worth writing: leave no file behind
+            first = results[0]
+            listing = "; ".join(f"{r.target.value}: {r.error}" for r in results)
+            raise ConversionError(listing if len(results) > 1 else first.error or "failed",
+                                  hint=first.hint)
+        with _stage(progress, 7, "write outputs") as stage:
+            result = _write_outputs(config, loaded, onnx, data, results, work, seconds)
+            stage.detail = str(result.metadata_path)
+    return result
+
+
+def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
+                    saved: SavedModelArtifact, data: RepresentativeData,
+                    reference: dict[str, np.ndarray], work: Path) -> TargetResult:
+    start = time.perf_counter()
+    quant = config.quant_config(target)
+    try:
+        dataset = (representative_dataset(data.calibration, loaded.inputs, saved)
+                   if target.needs_calibration else None)
+        tflite: TfliteArtifact = convert(saved, quant, dataset)
+        graph = inspect_graph(tflite.content)
+        try:
+            verification, _, converted = verify(
+                loaded.module, tflite.content, data.verification, loaded.inputs,
+                loaded.output_names, loaded.output_range, reference)
+        except (RuntimeError, ValueError) as error:
+            raise _runtime_error(error, target) from error
+    except ConversionError as error:
+        return TargetResult(target=target, seconds=time.perf_counter() - start,
+                            error=error.message, hint=error.hint)
+    file = f"model_{target.file_suffix}.tflite"
+    (work / "out").mkdir(exist_ok=True)
+    (work / "out" / file).write_bytes(tflite.content)
+    strip_file = None
+    first_output = loaded.output_names[0]
+    strip = strip_image(loaded.inputs, data.verification, reference[first_output],
+                        converted[first_output], loaded.output_range)
+    if strip is not None:
+        strip_file = f"verify_{target.file_suffix}.png"
+        artifacts.atomic_write_png(work / "out" / strip_file, strip)
+    return TargetResult(
+        target=target, seconds=time.perf_counter() - start, file=file,
+        size_bytes=len(tflite.content), sha256=artifacts.sha256_bytes(tflite.content),
+        io=tflite.io.value if tflite.io else "float", graph=graph,
+        verification=verification, strip=strip_file)
+
+
+def _runtime_error(error: Exception, target: Target) -> ConversionError:
+    text = str(error)
+    node = re.search(r"Node number (\d+) \((\w+)\)", text)
+    where = f" at op {node.group(2)} (node {node.group(1)})" if node else ""
+    return ConversionError(
+        f"{target.value} converted but fails in the TFLite interpreter{where}: "
+        f"{text.splitlines()[0] if text else type(error).__name__}",
+        hint="this op has no kernel for these types; try another target "
+        "(tflite-int8 or tflite-fp16), or rewrite the layer (e.g. --onnx-pass "
+        "decompose_instance_norm)")
+
+
+def _summary(result: TargetResult) -> str:
+    if not result.ok:
+        return f"[failed] {result.error}"
+    assert result.verification is not None and result.graph is not None
+    psnr = result.verification.worst_psnr_db
+    integer = "fully integer" if result.graph.fully_integer else \
+        f"{len(result.graph.float_ops)} float ops"
+    return f"{result.size_bytes / 1024:.1f} KiB, PSNR {psnr:.1f} dB, {integer}"
+
+
+def _write_outputs(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact,
+                   data: RepresentativeData, results: list[TargetResult], work: Path,
+                   seconds: dict[str, float]) -> ExportResult:
+    out = config.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_content = onnx.path.read_bytes()
+    artifacts.atomic_write_bytes(out / "model.onnx", onnx_content)
+    for result in results:
+        for name in (result.file, result.strip):
+            if name:
+                artifacts.atomic_write_bytes(out / name, (work / "out" / name).read_bytes())
+    metadata = build_metadata(config, loaded, onnx, artifacts.sha256_bytes(onnx_content),
+                              data, results, seconds)
+    metadata_path = out / artifacts.METADATA_FILE
+    artifacts.atomic_write_json(metadata_path, metadata)  # last: it vouches for the rest
+    return ExportResult(out_dir=out, metadata_path=metadata_path, onnx_path=out / "model.onnx",
+                        targets=tuple(results), warnings=data.calibration.warnings,
+                        stage_seconds=dict(seconds))
+
+
+def _range_json(value_range: ValueRange | None) -> dict[str, Any] | None:
+    if value_range is None:
+        return None
+    return {"text": str(value_range), "low": value_range.low, "high": value_range.high,
+            "mean": list(value_range.mean) if value_range.mean else None,
+            "std": list(value_range.std) if value_range.std else None}
+
+
+def _input_json(spec: InputSpec) -> dict[str, Any]:
+    return {"name": spec.name, "shape_nchw": list(spec.shape),
+            "value_range": _range_json(spec.value_range)}
+
+
+def build_metadata(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact,
+                   onnx_sha256: str, data: RepresentativeData, results: list[TargetResult],
+                   seconds: dict[str, float]) -> dict[str, Any]:
+    return {
+        "schema_version": artifacts.METADATA_SCHEMA_VERSION,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source_model": {"ref": loaded.source, "kind": loaded.kind, "weights": loaded.weights},
+        "inputs": [_input_json(spec) for spec in loaded.inputs],
+        "output_names": list(loaded.output_names),
+        "output_range": _range_json(loaded.output_range),
+        "onnx": {"file": "model.onnx", "sha256": onnx_sha256, "opset": onnx.opset,
+                 "simplified": onnx.simplified, "rewrites": list(onnx.rewrites),
+                 "op_types": list(onnx.op_types)},
+        "calibration": {"source": data.calibration.source, "count": data.calibration.count,
+                        "requested": config.calib_samples,
+                        "warnings": list(data.calibration.warnings)},
+        "verification_source": {"source": data.verification.source,
+                                "count": data.verification.count},
+        "tool_versions": artifacts.tool_versions(),
+        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "min_psnr_db": config.min_psnr,
+        "artifacts": [_artifact_json(r, loaded) for r in results if r.ok],
+        "failed": [{"target": r.target.value, "error": r.error, "hint": r.hint}
+                   for r in results if not r.ok],
+    }
+
+
+def _artifact_json(result: TargetResult, loaded: LoadedModel) -> dict[str, Any]:
+    assert result.graph is not None and result.verification is not None
+    verification = result.verification
+    layouts = {**verification.input_layouts, **verification.output_layouts}
+
+    def tensors(infos: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [{**info.to_json(), "layout": layouts.get(info.name, Layout.OTHER).value}
+                for info in infos]
+
+    image_layouts = {layouts[s.name].value for s in loaded.inputs if s.name in layouts}
+    return {
+        "target": result.target.value,
+        "file": result.file,
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "io": result.io,
+        "layout": image_layouts.pop() if len(image_layouts) == 1 else "mixed",
+        "inputs": tensors(result.graph.inputs),
+        "outputs": tensors(result.graph.outputs),
+        "export_seconds": round(result.seconds, 3),
+        "verification": verification.to_json(),
+        "graph": {"op_histogram": result.graph.op_histogram,
+                  "fully_integer": result.graph.fully_integer,
+                  "float_ops": list(result.graph.float_ops),
+                  "transposes_between_convs": result.graph.transposes_between_convs},
+        "strip": result.strip,
+    }
+
+
+def check_outcome(config: ExportConfig, result: ExportResult) -> None:
+    """Raise for targets that failed and for quality below --min-psnr (files are written)."""
+    if config.min_psnr is not None:
+        low = [(t.target.value, t.verification.worst_psnr_db) for t in result.targets
+               if t.verification and t.verification.worst_psnr_db < config.min_psnr]
+        if low:
+            listing = ", ".join(f"{name} {psnr:.2f} dB" for name, psnr in low)
+            raise QualityGateError(
+                f"PSNR below --min-psnr {config.min_psnr:g} dB: {listing}",
+                hint=f"look at the verify_*.png strips in {result.out_dir}; for int8 try more "
+                "or more typical calibration images (--calib-dir), --io float, or a float "
+                "target; files and metadata.json were written")
+    if result.failed:
+        listing = "; ".join(f"{t.target.value}: {t.error}" for t in result.failed)
+        raise ConversionError(
+            f"{len(result.failed)} of {len(result.targets)} targets failed: {listing}",
+            hint=f"{result.failed[0].hint or ''} The other targets were written to "
+            f"{result.out_dir}".strip())
+
+

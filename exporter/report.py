@@ -1,0 +1,91 @@
+"""What the user sees: stage progress with timings and the table comparing targets."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from exporter.config import Target
+from exporter.pipeline import STAGE_COUNT, ExportResult
+
+
+class RichProgress:
+    """Shows each stage while it runs (a spinner on a terminal) and how long it took."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Any = None
+
+    def stage_started(self, number: int, name: str) -> None:
+        self._stop()
+        self._status = self.console.status(f"[{number}/{STAGE_COUNT}] {name} ...")
+        self._status.start()
+
+    def stage_finished(self, number: int, name: str, seconds: float, detail: str) -> None:
+        if not name.startswith(" "):
+            self._stop()
+        label = f"[{number}/{STAGE_COUNT}]" if not name.startswith(" ") else "     "
+        self.console.print(
+            f"{label} {escape(name)} [dim]{seconds:6.1f} s[/] {escape(detail)}", highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            with contextlib.suppress(Exception):
+                self._status.stop()
+            self._status = None
+
+    def close(self) -> None:
+        self._stop()
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def comparison_table(result: ExportResult) -> Table:
+    table = Table(title=f"export of {result.out_dir} (PSNR/SSIM vs PyTorch, held-out photos)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header, justify in (("target", "left"), ("KiB", "right"), ("I/O", "left"),
+                            ("PSNR dB", "right"), ("SSIM", "right"), ("max err", "right"),
+                            ("integer", "left"), ("transp.", "right"), ("s", "right")):
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for target in result.targets:
+        if not target.ok:
+            table.add_row(target.target.value, "", "", "[red]failed[/]", "", "", "", "",
+                          _number(target.seconds, 1))
+            continue
+        assert target.verification is not None and target.graph is not None
+        worst = min(target.verification.outputs, key=lambda o: o.psnr_db)
+        ssim = min((o.ssim for o in target.verification.outputs if o.ssim is not None),
+                   default=None)
+        if target.target in (Target.INT8, Target.INT16X8):
+            integer = "yes" if target.graph.fully_integer else \
+                f"[red]no[/] ({len(target.graph.float_ops)} float ops)"
+        else:
+            integer = "float"
+        io = "/".join(sorted({t.dtype.replace("float", "f") for t in
+                              target.graph.inputs + target.graph.outputs}))
+        table.add_row(
+            target.target.value,
+            _number((target.size_bytes or 0) / 1024, 1), io,
+            _number(worst.psnr_db if worst.psnr_db != float("inf") else None, 1)
+            if worst.psnr_db != float("inf") else "inf",
+            _number(ssim, 3), _number(worst.max_abs_error, 4), integer,
+            str(target.graph.transposes_between_convs), _number(target.seconds, 1))
+    return table
+
+
+def print_failures(console: Console, result: ExportResult) -> None:
+    for target in result.failed:
+        console.print(f"[red]{target.target.value} failed:[/] {escape(target.error or '')}",
+                      highlight=False)
+        if target.hint:
+            console.print(f"  [yellow]what to do:[/] {escape(target.hint)}", highlight=False)

@@ -1,0 +1,160 @@
+"""Stage 7: does the .tflite still draw what PyTorch draws? Figures on held-out samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+from torch import nn
+
+from exporter.calibration import SampleSet, from_range
+from exporter.config import Layout
+from exporter.inspect_tflite import TfliteRunner
+from exporter.specs import InputSpec, ValueRange
+from exporter.tflite_convert import from_layout, layout_of, to_layout
+
+DIFF_AMPLIFICATION = 10.0
+
+
+@dataclass(frozen=True)
+class OutputFigures:
+    name: str
+    psnr_db: float
+    snr_db: float
+    ssim: float | None  # image outputs only
+    max_abs_error: float
+    data_range: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _finite(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Verification:
+    samples: int
+    source: str
+    outputs: tuple[OutputFigures, ...]
+    input_layouts: dict[str, Layout]
+    output_layouts: dict[str, Layout]
+
+    @property
+    def worst_psnr_db(self) -> float:
+        return min(o.psnr_db for o in self.outputs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"samples": self.samples, "source": self.source,
+                "worst_psnr_db": _finite(self.worst_psnr_db),
+                "outputs": [o.to_json() for o in self.outputs]}
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no infinity: an exact match is reported as null PSNR with max_abs_error 0.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def torch_outputs(module: nn.Module, samples: SampleSet, inputs: Sequence[InputSpec],
+                  output_names: Sequence[str]) -> dict[str, np.ndarray]:
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
+    with torch.no_grad():
+        for index in range(samples.count):
+            feeds = samples.sample(index)
+            result = module(*(torch.from_numpy(feeds[spec.name]) for spec in inputs))
+            result = result if isinstance(result, (tuple, list)) else (result,)
+            for name, tensor in zip(output_names, result, strict=True):
+                collected[name].append(tensor.numpy())
+    return {name: np.concatenate(arrays) for name, arrays in collected.items()}
+
+
+def tflite_outputs(content: bytes, samples: SampleSet, inputs: Sequence[InputSpec],
+                   reference: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                              dict[str, Layout], dict[str, Layout]]:
+    runner = TfliteRunner(content)
+    input_layouts = {spec.name: layout_of(spec.shape, runner.input_details[spec.name]["shape"])
+                     for spec in inputs}
+    output_layouts = {name: layout_of((1, *reference[name].shape[1:]),
+                                      runner.output_details[name]["shape"])
+                      for name in reference}
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in reference}
+    for index in range(samples.count):
+        feeds = {name: to_layout(array, input_layouts[name])
+                 for name, array in samples.sample(index).items()}
+        for name, array in runner(feeds).items():
+            collected[name].append(from_layout(array, output_layouts[name]))
+    return ({name: np.concatenate(arrays) for name, arrays in collected.items()},
+            input_layouts, output_layouts)
+
+
+def compare(name: str, reference: np.ndarray, converted: np.ndarray,
+            output_range: ValueRange | None) -> OutputFigures:
+    if output_range is not None and output_range.mean is None:
+        data_range = output_range.high - output_range.low
+    else:
+        data_range = float(reference.max() - reference.min()) or 1.0
+    error = converted.astype(np.float64) - reference.astype(np.float64)
+    mse = float(np.mean(error ** 2))
+    signal = float(np.mean(reference.astype(np.float64) ** 2))
+    psnr = 10 * math.log10(data_range ** 2 / mse) if mse > 0 else math.inf
+    snr = 10 * math.log10(signal / mse) if mse > 0 and signal > 0 else math.inf
+    ssim = None
+    if reference.ndim == 4 and reference.shape[2] >= 7 and reference.shape[3] >= 7:
+        ssim = float(np.mean([
+            structural_similarity(r, c, data_range=data_range, channel_axis=0)
+            for r, c in zip(reference, converted, strict=True)]))
+    return OutputFigures(name=name, psnr_db=psnr, snr_db=snr, ssim=ssim,
+                         max_abs_error=float(np.max(np.abs(error))), data_range=data_range)
+
+
+def verify(module: nn.Module, content: bytes, samples: SampleSet, inputs: Sequence[InputSpec],
+           output_names: Sequence[str], output_range: ValueRange | None,
+           reference: dict[str, np.ndarray] | None = None,
+           ) -> tuple[Verification, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    reference = reference or torch_outputs(module, samples, inputs, output_names)
+    converted, input_layouts, output_layouts = tflite_outputs(content, samples, inputs, reference)
+    figures = tuple(compare(name, reference[name], converted[name], output_range)
+                    for name in output_names)
+    return (Verification(samples.count, samples.source, figures, input_layouts, output_layouts),
+            reference, converted)
+
+
+def strip_image(inputs: Sequence[InputSpec], samples: SampleSet, reference: np.ndarray,
+                converted: np.ndarray, output_range: ValueRange | None) -> np.ndarray | None:
+    """One row per sample: input, PyTorch output, TFLite output, |difference| x10, uint8 HWC."""
+    first = inputs[0]
+    if reference.ndim != 4 or reference.shape[1] not in (1, 3) or not first.is_image:
+        return None
+    height, width = reference.shape[2:]
+    rows = []
+    for index in range(samples.count):
+        shown_input = from_range(samples.arrays[first.name][index:index + 1], first.value_range)
+        ref = _to_unit(reference[index:index + 1], output_range, reference)
+        conv = _to_unit(converted[index:index + 1], output_range, reference)
+        diff = np.clip(np.abs(ref - conv) * DIFF_AMPLIFICATION, 0, 1)
+        panels = [_resize_nearest(shown_input[0], height, width), ref[0], conv[0], diff[0]]
+        rows.append(np.concatenate([_rgb(p) for p in panels], axis=1))
+    return (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).round().astype(np.uint8)
+
+
+def _to_unit(array: np.ndarray, output_range: ValueRange | None,
+             reference: np.ndarray) -> np.ndarray:
+    if output_range is not None:
+        return from_range(array, output_range)
+    low, high = float(reference.min()), float(reference.max())
+    return (array - low) / ((high - low) or 1.0)
+
+
+def _resize_nearest(chw: np.ndarray, height: int, width: int) -> np.ndarray:
+    rows = (np.arange(height) * chw.shape[1] // height)
+    cols = (np.arange(width) * chw.shape[2] // width)
+    return chw[:, rows][:, :, cols]
+
+
+def _rgb(chw: np.ndarray) -> np.ndarray:
+    hwc = chw.transpose(1, 2, 0)
+    return np.repeat(hwc, 3, axis=2) if hwc.shape[2] == 1 else hwc
