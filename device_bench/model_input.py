@@ -89,31 +89,32 @@ def _from_export_folder(folder: Path, targets: Sequence[str]) -> list[ModelToBen
                 hint="export the model again with `mobilize export`",
             )
         label = f"{folder.name}:{artifact['target']}" if artifact["target"] else file.name
-        models.append(_model(file, label, artifact["target"]))
+        model = _model(file, label, artifact["target"])
+        if artifact["sha256"] and artifact["sha256"] != model.sha256:
+            raise ModelError(
+                f"{file} changed since it was exported (its sha256 differs from {METADATA_FILE})",
+                hint="export the model again, or bench the .tflite file itself",
+            )
+        models.append(model)
     return models
 
 
 def artifact_entries(metadata: dict[str, Any]) -> list[dict[str, str | None]]:
-    """(file, target) of each artifact a metadata.json lists.
-
-    Accepts `artifacts: [{path|file, target}, ...]` and a single top-level
-    `{path|file, target}`; paths are relative to the export folder.
-    """
-    raw = metadata.get("artifacts")
-    entries = raw if isinstance(raw, list) else [metadata]
-    if isinstance(raw, dict):  # {target: {path: ...}} or {target: "file"}
-        entries = [
-            {"target": key, **(value if isinstance(value, dict) else {"path": value})}
-            for key, value in raw.items()
-        ]
+    """file, target and sha256 of each artifact metadata.json lists (exporter/pipeline.py
+    writes `artifacts: [{target, file, sha256, ...}]`, files relative to the folder)."""
+    entries = metadata.get("artifacts")
+    if not isinstance(entries, list):
+        return []
     found = []
     for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        file = entry.get("path") or entry.get("file") or entry.get("filename")
-        if isinstance(file, str):
-            target = entry.get("target")
-            found.append({"file": file, "target": target if isinstance(target, str) else None})
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            found.append(
+                {
+                    "file": entry["file"],
+                    "target": entry["target"] if isinstance(entry.get("target"), str) else None,
+                    "sha256": entry["sha256"] if isinstance(entry.get("sha256"), str) else None,
+                }
+            )
     return found
 
 

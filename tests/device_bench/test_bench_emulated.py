@@ -369,3 +369,27 @@ def test_two_bench_processes_racing_for_one_device(emu, key, db, tmp_path, tiny_
     )
     assert windows[0][1] <= windows[1][0]
     assert any("waiting for another benchmark" in err for _, err in results)
+
+
+def test_export_folder_benches_each_target_or_the_chosen_one(emu, key, db, tmp_path,
+                                                             tiny_tflite, capsys) -> None:
+    from device_bench.ops import local_sha256
+
+    folder = tmp_path / "fast_style"
+    folder.mkdir()
+    for name in ("fp32.tflite", "int8.tflite"):
+        shutil.copy(tiny_tflite, folder / name)
+    digest = local_sha256(tiny_tflite)
+    (folder / "metadata.json").write_text(json.dumps({"artifacts": [
+        {"target": "tflite-fp32", "file": "fp32.tflite", "sha256": digest},
+        {"target": "tflite-int8", "file": "int8.tflite", "sha256": digest},
+    ]}))
+    code, _, err = run_cli(capsys, *bench_args(folder, emu, key, db))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, *bench_args(folder, emu, key, db, "--target", "tflite-int8"))
+    assert code == 0, err
+    assert [name for _, name, _ in stored_runs(db)] == [
+        "fast_style:tflite-fp32", "fast_style:tflite-int8", "fast_style:tflite-int8"]
+    with sqlite3.connect(db) as connection:
+        targets = [row[0] for row in connection.execute("SELECT target FROM runs ORDER BY id")]
+    assert targets == ["tflite-fp32", "tflite-int8", "tflite-int8"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -72,11 +73,12 @@ def test_export_folder_is_read_through_its_metadata(tmp_path: Path) -> None:
     (folder / "a.tflite").write_bytes(b"one")
     (folder / "b.tflite").write_bytes(b"two")
     (folder / "model.onnx").write_bytes(b"onnx")
-    (folder / "metadata.json").write_text(json.dumps({"artifacts": [
-        {"target": "tflite-int8", "path": "a.tflite"},
-        {"target": "tflite-fp16", "path": "b.tflite"},
-        {"target": "onnx", "path": "model.onnx"},
-    ]}))
+    (folder / "metadata.json").write_text(json.dumps({
+        "onnx": {"file": "model.onnx"},
+        "artifacts": [
+            {"target": "tflite-int8", "file": "a.tflite", "sha256": sha256(b"one")},
+            {"target": "tflite-fp16", "file": "b.tflite", "sha256": sha256(b"two")},
+        ]}))
     every = resolve_model(folder)
     assert [(m.path.name, m.target, m.name) for m in every] == [
         ("a.tflite", "tflite-int8", "fast_style:tflite-int8"),
@@ -85,6 +87,20 @@ def test_export_folder_is_read_through_its_metadata(tmp_path: Path) -> None:
     assert [m.path.name for m in only] == ["b.tflite"]
     with pytest.raises(ModelError, match="no artifact for target tflite-fp32"):
         resolve_model(folder, ["tflite-fp32"])
+
+
+def test_export_folder_file_changed_since_export(tmp_path: Path) -> None:
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "m.tflite").write_bytes(b"edited")
+    (folder / "metadata.json").write_text(json.dumps({"artifacts": [
+        {"target": "tflite-fp32", "file": "m.tflite", "sha256": sha256(b"original")}]}))
+    with pytest.raises(ModelError, match="changed since it was exported"):
+        resolve_model(folder)
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def test_export_folder_without_metadata(tmp_path: Path) -> None:
