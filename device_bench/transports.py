@@ -273,6 +273,13 @@ def _connect(adb: AdbDevice, serial: str, options: ConnectOptions, announce: Ann
             ) from error
         if _is_usb_busy(error):
             raise _usb_error(error, serial) from error
+        if isinstance(error, ConnectionRefusedError | socket.gaierror):
+            raise NoDeviceError(
+                f"nothing answers at {serial}: {error}",
+                hint="check the address; a phone listens on TCP after `adb tcpip 5555` "
+                "(over USB), the emulated device after `mobilize emulator --port PORT`",
+                serial=serial,
+            ) from error
         raise _translate(error, serial, "connect", CONNECT_TIMEOUT_S) from error
 
 
