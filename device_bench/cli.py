@@ -19,7 +19,13 @@ from device_bench import app_contract, ops
 from device_bench.compare import compare_samples, find_regression, parse_fraction
 from device_bench.connect import choose_serials, discover, open_device
 from device_bench.device import Device
-from device_bench.errors import AppError, DeviceError, RegressionError, UsageError
+from device_bench.errors import (
+    EXIT_DEVICE_ERROR,
+    AppError,
+    DeviceError,
+    RegressionError,
+    UsageError,
+)
 from device_bench.keys import default_key_path
 from device_bench.lock import device_lock
 from device_bench.model_input import ModelToBench, resolve_models
@@ -208,23 +214,47 @@ def _serials(args: argparse.Namespace, options: ConnectOptions, all_devices: boo
 
 def cmd_devices(args: argparse.Namespace) -> int:
     options = _connect_options(args)
-    serials = _serials(args, options, all_devices=not args.serial)
-    rows = _parallel(serials, lambda serial: _device_row(serial, options))
-    console.print(devices_table(rows))
-    return 0 if all(row.error is None for row in rows) else 1
+    unusable: list[DeviceRow] = []
+    if args.serial:
+        serials = list(dict.fromkeys(args.serial))
+    else:
+        available = discover(options)
+        unusable = [
+            DeviceRow(entry.serial, *[None] * 10, error=f"{entry.state} (see `adb devices`)")
+            for entry in available
+            if entry.state != "device"
+        ]
+        env_serial = os.environ.get("ANDROID_SERIAL")
+        if unusable and not any(entry.state == "device" for entry in available):
+            serials = []
+        else:
+            serials = choose_serials([], env_serial, available, all_devices=not env_serial)
+    outcomes = _parallel(serials, lambda serial: _describe(serial, options))
+    if len(outcomes) == 1 and not unusable and isinstance(outcomes[0], DeviceError):
+        raise outcomes[0]  # one device: its own message and hint say what to do
+    rows = [
+        outcome if isinstance(outcome, DeviceRow) else _error_row(serial, outcome)
+        for serial, outcome in zip(serials, outcomes, strict=True)
+    ]
+    console.print(devices_table(rows + unusable))
+    return 0 if all(row.error is None for row in rows + unusable) else EXIT_DEVICE_ERROR
 
 
-def _device_row(serial: str, options: ConnectOptions) -> DeviceRow:
+def _describe(serial: str, options: ConnectOptions) -> DeviceRow | DeviceError:
     try:
         device = open_device(serial, options, announce)
     except DeviceError as error:
-        return DeviceRow(serial, *[None] * 10, error=error.message.splitlines()[0])
+        return error
     try:
         return describe_device(device)
     except DeviceError as error:
-        return DeviceRow(serial, *[None] * 10, error=error.message.splitlines()[0])
+        return error
     finally:
         device.close()
+
+
+def _error_row(serial: str, error: DeviceError) -> DeviceRow:
+    return DeviceRow(serial, *[None] * 10, error=error.message.splitlines()[0])
 
 
 def describe_device(device: Device) -> DeviceRow:

@@ -393,3 +393,19 @@ def test_export_folder_benches_each_target_or_the_chosen_one(emu, key, db, tmp_p
     with sqlite3.connect(db) as connection:
         targets = [row[0] for row in connection.execute("SELECT target FROM runs ORDER BY id")]
     assert targets == ["tflite-fp32", "tflite-int8", "tflite-int8"]
+
+
+def test_devices_on_an_unauthorized_device_says_what_to_do(tmp_path, key, capsys) -> None:
+    with running_emulator(tmp_path / "locked", accept_new_keys=False) as emu:
+        code, _, err = run_cli(capsys, "devices", "--serial", emu.serial, "--adb-key", str(key),
+                               "--auth-timeout", "2")
+    assert code == EXIT_DEVICE_ERROR
+    assert "did not authorize" in err and "Allow" in err
+
+
+def test_devices_with_nothing_attached(key, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    code, _, err = run_cli(capsys, "devices", "--adb-key", str(key), "--adb-server-port",
+                           str(free_port()))
+    assert code == EXIT_DEVICE_ERROR
+    assert "no Android device is attached" in err
