@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from device_bench.emulator.faults import FAULT_NAMES, Faults
 from device_bench.emulator.testing import start_emulator
 from exporter.errors import MobilizeError, UsageError
 
@@ -59,6 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="file of trusted adbkey.pub lines (default: ROOT/data/misc/adb/adb_keys)",
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help=f"start with a fault, e.g. disk_full, drop_after_bytes=1000000, "
+        f"thermal_during_run=severe (repeatable; names: {', '.join(FAULT_NAMES)})",
+    )
     parser.set_defaults(handler=run_emulator)
 
 
@@ -68,6 +77,14 @@ def run_emulator(args: argparse.Namespace) -> int:
             f"port {args.port} is not a TCP port", hint="use a number from 1024 to 65535"
         )
     root = args.root or default_root(args.port)
+    faults = Faults()
+    for spec in args.fault:
+        try:
+            faults.apply_text(spec)
+        except ValueError as error:
+            raise UsageError(
+                f"bad --fault {spec!r}: {error}", hint="see mobilize emulator --help"
+            ) from error
     try:
         handle = start_emulator(
             root,
@@ -75,6 +92,7 @@ def run_emulator(args: argparse.Namespace) -> int:
             accept_new_keys=args.accept_new_keys,
             trusted_keys_file=args.trusted_keys,
             profile=args.profile,
+            faults=faults,
             notice=lambda message: console.print(f"[yellow]device:[/] {escape(message)}"),
         )
     except OSError as error:
@@ -105,6 +123,8 @@ def run_emulator(args: argparse.Namespace) -> int:
             f"{device.trusted_keys.path} stays unauthorized "
             "(start with --accept-new-keys to allow it)"
         )
+    if args.fault:
+        console.print(f"  faults:      {escape(', '.join(args.fault))}")
     console.print("Press Ctrl-C to stop.")
     stop = threading.Event()
     try:

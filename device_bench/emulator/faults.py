@@ -78,16 +78,49 @@ class Faults:
     def clear(self) -> None:
         """Back to a healthy device."""
         defaults = Faults()
-        for name in (
-            "drop_after_bytes",
-            "drops_left",
-            "stall_seconds",
-            "stall_match",
-            "refuse_auth",
-            "disk_full",
-            "app_crash",
-            "model_load_fails",
-            "thermal_during_run",
-            "thermal_recovery_seconds",
-        ):
+        for name in FAULT_NAMES:
             setattr(self, name, getattr(defaults, name))
+
+    def apply_text(self, spec: str) -> None:
+        """Set one fault from text such as `disk-full`, `drop_after_bytes=1000000` or
+        `thermal_during_run=severe` (the CLI's --fault)."""
+        name, has_value, value = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        parser = _PARSERS.get(name)
+        if parser is None:
+            raise ValueError(f"unknown fault '{name}' (known: {', '.join(FAULT_NAMES)})")
+        if not has_value:
+            if parser is not _flag:
+                raise ValueError(f"fault '{name}' needs a value: {name}=VALUE")
+            value = "true"
+        setattr(self, name, parser(value))
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _thermal_from_text(text: str) -> ThermalStatus:
+    text = text.strip().lower()
+    if text.isdigit():
+        return ThermalStatus(int(text))
+    try:
+        return ThermalStatus[text.upper()]
+    except KeyError as error:
+        names = ", ".join(status.label for status in ThermalStatus)
+        raise ValueError(f"unknown thermal status '{text}' (one of {names})") from error
+
+
+_PARSERS = {
+    "drop_after_bytes": int,
+    "drops_left": int,
+    "stall_seconds": float,
+    "stall_match": str,
+    "refuse_auth": _flag,
+    "disk_full": _flag,
+    "app_crash": _flag,
+    "model_load_fails": _flag,
+    "thermal_during_run": _thermal_from_text,
+    "thermal_recovery_seconds": float,
+}
+FAULT_NAMES = tuple(_PARSERS)

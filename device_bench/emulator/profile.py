@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from device_bench import app_contract
 from device_bench.emulator.faults import ThermalStatus
@@ -41,7 +40,6 @@ class DeviceProfile:
     app_preinstalled: bool = True
     app_version_code: int = app_contract.APP_VERSION_CODE
     app_version_name: str = app_contract.APP_VERSION_NAME
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -103,7 +101,6 @@ def _profile_from_dict(data: dict, origin: str) -> DeviceProfile:
             app_preinstalled=bool(app.get("preinstalled", True)),
             app_version_code=int(app.get("version_code", app_contract.APP_VERSION_CODE)),
             app_version_name=str(app.get("version_name", app_contract.APP_VERSION_NAME)),
-            extra={k: v for k, v in data.items() if k not in default},
         )
     except (ValueError, TypeError, KeyError) as error:
         raise UsageError(

@@ -69,10 +69,6 @@ class Sandbox:
             raise DeviceFileError(errno.EACCES, normalized)
         return candidate
 
-    def device_path(self, host_path: Path) -> str:
-        relative = host_path.resolve().relative_to(self.root)
-        return "/" + relative.as_posix() if str(relative) != "." else "/"
-
     @staticmethod
     def _check_access(normalized: str, identity: Identity) -> None:
         if normalized == APP_DATA_ROOT and identity.user == SHELL_USER:

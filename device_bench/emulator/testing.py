@@ -8,7 +8,7 @@ with running_emulator(tmp_path / "device") as device:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +67,15 @@ def start_emulator(
     accept_new_keys: bool = True,
     trusted_keys_file: Path | None = None,
     profile: dict | Path | None = None,
-    notice=None,
+    faults: Faults | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> EmulatorHandle:
     device = EmulatedDevice(
         Path(root),
         load_profile(profile),
         accept_new_keys=accept_new_keys,
         trusted_keys_file=trusted_keys_file,
+        faults=faults,
         notice=notice,
     )
     server = AdbServer(device, port=port).start()

@@ -28,6 +28,8 @@ def test_emulator_command_serves_until_ctrl_c(tmp_path, host_key, repo_root) -> 
             "--root",
             str(tmp_path / "dev"),
             "--accept-new-keys",
+            "--fault",
+            "disk_full",
         ],
         cwd=repo_root,
         stdout=subprocess.PIPE,
@@ -42,6 +44,7 @@ def test_emulator_command_serves_until_ctrl_c(tmp_path, host_key, repo_root) -> 
         device = AdbDeviceTcp("127.0.0.1", port, default_transport_timeout_s=10)
         device.connect(rsa_keys=[host_key.signer()], auth_timeout_s=5)
         assert device.shell("getprop ro.product.cpu.abi") == "arm64-v8a\n"
+        assert " 100% /data" in device.shell("df /data")  # the --fault took effect
         device.close()
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
@@ -94,3 +97,25 @@ def test_profile_changes_what_the_device_reports(tmp_path, host_key) -> None:
         assert "GLES: ARM, Mali-G710, OpenGL ES 3.2" in device.shell("dumpsys SurfaceFlinger")
         assert "temperature: 331" in device.shell("dumpsys battery")
         device.close()
+
+
+def test_faults_from_the_command_line(tmp_path, capsys) -> None:
+    code = main(["emulator", "--port", "0", "--root", str(tmp_path / "d"), "--fault", "melt=1"])
+    assert code == 2
+    assert "unknown fault 'melt'" in capsys.readouterr().err
+    from device_bench.emulator.faults import Faults, ThermalStatus
+
+    faults = Faults()
+    for spec in (
+        "disk-full",
+        "drop_after_bytes=4096",
+        "thermal_during_run=severe",
+        "stall_seconds=2",
+    ):
+        faults.apply_text(spec)
+    assert faults.disk_full and faults.drop_after_bytes == 4096 and faults.stall_seconds == 2.0
+    assert faults.thermal_during_run is ThermalStatus.SEVERE
+    with pytest.raises(ValueError, match="needs a value"):
+        faults.apply_text("stall_seconds")
+    faults.clear()
+    assert faults == Faults()
