@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "exporter.export_cli",
     "device_bench.cli",
     "device_bench.emulator.cli",
+    "device_bench.sweep_cli",
     "exporter.demo",
 )
 
