@@ -96,7 +96,8 @@ def convert(saved: SavedModelArtifact, quant: QuantConfig,
 
 def converter_error(error: Exception, target: Target) -> ConversionError:
     text = str(error)
-    op = re.search(r"'(tfl?\.[A-Za-z0-9_]+)' op", text)
+    op = (re.search(r"'(tfl?\.[A-Za-z0-9_]+)' op", text)
+          or re.search(r"not (?:yet )?supported for op: '(\w+)'", text))
     node = re.search(r'loc\((?:fused\[)?"([^"]+)"', text)
     op_text = op.group(1) if op else "an op"
     node_text = f" (node {node.group(1)!r})" if node else ""
