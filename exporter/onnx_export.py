@@ -32,10 +32,12 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int) -> OnnxArtifact:
         with warnings.catch_warnings():
             # The TorchScript-based exporter warns that it is deprecated; it is the one that
             # needs no onnxscript and gives static, named graphs here.
-            # Its notes on constant folding and instance_norm's training flag are about
-            # internals the user cannot act on; real failures raise.
+            # Its notes on constant folding, instance_norm's training flag and the tracer's
+            # shape checks inside torch's own layers are internals the user cannot act on;
+            # real failures raise.
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=UserWarning)
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
                 loaded.module,
                 example_inputs(loaded.inputs),

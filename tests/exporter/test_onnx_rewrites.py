@@ -1,0 +1,100 @@
+"""The ONNX rewrites change no value, and `constants_to_initializers` is what lets onnx2tf
+convert InstanceNorm2d(affine=False)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from exporter.config import Target
+from exporter.errors import ConversionError, UsageError
+from exporter.model_loader import load_model
+from exporter.onnx_export import export_onnx
+from exporter.onnx_rewrites import apply_passes, constants_to_initializers, decompose_instance_norm
+from exporter.pipeline import run_export
+from tests.exporter.conftest import family_config
+from tests.exporter.families import FAMILIES
+
+
+@pytest.fixture(scope="module")
+def cyclegan_onnx(tmp_path_factory) -> Path:
+    spec = FAMILIES["cyclegan"].inputs(32)
+    loaded = load_model(
+        f"{Path(__file__).with_name('families.py')}:build_cyclegan",
+        input_shapes=[s.shape for s in spec], input_ranges=[spec[0].value_range],
+        input_names=["image"])
+    path = tmp_path_factory.mktemp("onnx") / "cyclegan.onnx"
+    export_onnx(loaded, path, opset=17)
+    return path
+
+
+def _run(model: onnx.ModelProto, image: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": image})[0]
+
+
+def _image() -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+
+
+def test_instance_norm_affine_false_exports_scale_and_bias_as_constant_nodes(cyclegan_onnx):
+    # The cause of onnx2tf's crash: InstanceNormalization's scale/bias are node outputs.
+    model = onnx.load(str(cyclegan_onnx))
+    producers = {out: node.op_type for node in model.graph.node for out in node.output}
+    norms = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
+    assert norms
+    assert all(producers.get(n.input[1]) == "Constant" for n in norms)
+
+
+def test_constants_to_initializers_keeps_values(cyclegan_onnx):
+    model = onnx.load(str(cyclegan_onnx))
+    before = _run(model, _image())
+    rewritten = constants_to_initializers(onnx.load(str(cyclegan_onnx)))
+    assert not [n for n in rewritten.graph.node if n.op_type == "Constant"]
+    initializers = {i.name for i in rewritten.graph.initializer}
+    norms = [n for n in rewritten.graph.node if n.op_type == "InstanceNormalization"]
+    assert all(n.input[1] in initializers and n.input[2] in initializers for n in norms)
+    np.testing.assert_array_equal(_run(rewritten, _image()), before)
+
+
+def test_decompose_instance_norm_matches_within_float_rounding(cyclegan_onnx):
+    model = onnx.load(str(cyclegan_onnx))
+    before = _run(model, _image())
+    rewritten = apply_passes(onnx.load(str(cyclegan_onnx)), ("decompose_instance_norm",))
+    assert not [n for n in rewritten.graph.node if n.op_type == "InstanceNormalization"]
+    assert [n for n in rewritten.graph.node if n.op_type == "ReduceMean"]
+    np.testing.assert_allclose(_run(rewritten, _image()), before, atol=1e-4)
+
+
+def test_unknown_rewrite_is_a_usage_error(cyclegan_onnx):
+    with pytest.raises(UsageError, match="unknown ONNX rewrite 'fold_everything'"):
+        apply_passes(onnx.load(str(cyclegan_onnx)), ("fold_everything",))
+
+
+@pytest.mark.slow
+def test_without_the_rewrite_onnx2tf_fails_and_names_the_node(tmp_path):
+    config = family_config("cyclegan", tmp_path / "out", targets=(Target.FP32,),
+                           onnx_passes=())
+    with pytest.raises(ConversionError) as raised:
+        run_export(config)
+    message = raised.value.message
+    assert "InstanceNormalization node '/net/net.2/InstanceNormalization'" in message
+    assert "Variable" in message
+    assert "--onnx-pass decompose_instance_norm" in (raised.value.hint or "")
+    assert not (tmp_path / "out").exists()  # a failed export leaves nothing behind
+
+
+@pytest.mark.slow
+def test_decomposed_cyclegan_converts_and_matches_pytorch(tmp_path):
+    config = family_config("cyclegan", tmp_path, targets=(Target.FP32, Target.INT8),
+                           onnx_passes=("constants_to_initializers", "decompose_instance_norm"))
+    result = run_export(config)
+    by_target = {t.target: t for t in result.targets}
+    assert by_target[Target.FP32].verification.worst_psnr_db > 80
+    assert by_target[Target.INT8].graph.fully_integer
+    assert "INSTANCE_NORM" not in str(by_target[Target.INT8].graph.op_histogram)
