@@ -155,8 +155,13 @@ class _FastChecksumIOManager(_AdbIOManager):
     def _send(self, msg: AdbMessage, adb_info: object) -> None:
         data = msg.data
         header = struct.pack(
-            adb_constants.MESSAGE_FORMAT, msg.command, msg.arg0, msg.arg1, len(data),
-            _fast_checksum(data), msg.magic,
+            adb_constants.MESSAGE_FORMAT,
+            msg.command,
+            msg.arg0,
+            msg.arg1,
+            len(data),
+            _fast_checksum(data),
+            msg.magic,
         )
         timeout = adb_info.transport_timeout_s  # type: ignore[attr-defined]
         self._transport.bulk_write(header, timeout)
@@ -475,7 +480,7 @@ def adb_client_connect(serial: str, options: ConnectOptions, announce: Announce)
     if "failed to authenticate" in text:
         # The server sent its public key: the device now shows the "Allow" prompt.
         announce(
-            f"[{serial}] the device does not know the adb server's key yet: tap \"Allow\" "
+            f'[{serial}] the device does not know the adb server\'s key yet: tap "Allow" '
             f"on it (waiting up to {options.auth_timeout_s:g} s)"
         )
     elif "connected to" not in text:
