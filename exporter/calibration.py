@@ -92,6 +92,8 @@ def center_crop_resize(image: np.ndarray, height: int, width: int) -> np.ndarray
 
 def to_input(images: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     """HWC [0, 1] RGB images -> (N, C, H, W) float32 in the spec's value range."""
+    if not images:
+        return np.zeros((0, *spec.shape[1:]), dtype=np.float32)
     channels = spec.shape[1]
     stack = np.stack(images).astype(np.float32)
     if channels == 1:
@@ -122,7 +124,10 @@ def build_representative_data(
     sources: Sequence[CalibSource],
     calib_samples: int,
     verify_samples: int,
+    calibrating: bool = True,
 ) -> RepresentativeData:
+    """Calibration and held-out samples per input; with calibrating=False (float targets
+    only) the calibration set stays minimal and its size is not warned about."""
     by_input = _sources_by_input(inputs, sources)
     calibration: dict[str, np.ndarray] = {}
     verification: dict[str, np.ndarray] = {}
@@ -143,10 +148,10 @@ def build_representative_data(
             descriptions.append(f"{spec.name}: {source}")
             verify_descriptions.append(f"{spec.name}: {note}")
             warnings += _range_warnings(calib, spec, source)
-        if len(calib) < calib_samples:
+        if calibrating and len(calib) < calib_samples:
             warnings.append(f"{spec.name}: only {len(calib)} calibration samples "
                             f"(asked for {calib_samples})")
-        if len(calib) < MIN_CALIB_SAMPLES:
+        if calibrating and len(calib) < MIN_CALIB_SAMPLES:
             warnings.append(f"{spec.name}: {len(calib)} calibration samples is few; int8 "
                             f"scales will follow them closely (use {MIN_CALIB_SAMPLES}+)")
         calibration[spec.name] = calib

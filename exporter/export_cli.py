@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -22,7 +25,22 @@ from exporter.onnx_rewrites import REWRITE_PASSES
 from exporter.specs import ValueRange, parse_shape
 
 ALL = "all"
+T = TypeVar("T")
+NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(,-?[\d.]+)+$")
 DEFAULT_PASSES = ("constants_to_initializers",)
+
+
+def _argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """argparse reports ArgumentTypeError as a usage message with exit 2."""
+
+    def parse_argument(text: str) -> T:
+        try:
+            return parse(text)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(f"{error.message} ({error.hint})") from error
+
+    parse_argument.__name__ = getattr(parse, "__name__", "value")
+    return parse_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,21 +50,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="PyTorch -> ONNX -> onnx2tf -> TFLite, verified against PyTorch on held-out "
         "photographs. Writes the .tflite files, model.onnx, verify_*.png and metadata.json.",
     )
+    # `--range -1,1` must read as a value, not as an option: argparse only knows plain
+    # negative numbers, so teach this parser number lists too.
+    parser._negative_number_matcher = NEGATIVE_VALUE
     parser.add_argument("model", help="package.module:factory, path/to/file.py:factory, or a "
                         "TorchScript (.pt) / ExportedProgram (.pt2) file")
     parser.add_argument("--target", action="append", choices=[t.value for t in Target] + [ALL],
                         help="output format; repeat it or give 'all' (default tflite-int8)")
     parser.add_argument("--out", type=Path, help="output folder (default out/<model name>)")
     parser.add_argument("--weights", type=Path, help="a state_dict file to load into the model")
-    parser.add_argument("--input", action="append", type=parse_shape, default=[],
+    parser.add_argument("--input", action="append", type=_argument_type(parse_shape), default=[],
                         metavar="NxCxHxW", help="input shape, once per input (default: the "
                         "model module's INPUTS)")
     parser.add_argument("--input-name", action="append", default=[], metavar="NAME",
                         help="input name, once per input")
-    parser.add_argument("--range", action="append", type=ValueRange.parse, default=[],
-                        metavar="RANGE", help="value range each input expects: 0,1 | -1,1 | "
-                        "0,255 | mean=a,b,c:std=d,e,f (once, or once per input)")
-    parser.add_argument("--output-range", type=ValueRange.parse, metavar="RANGE",
+    parser.add_argument("--range", action="append", type=_argument_type(ValueRange.parse),
+                        default=[], metavar="RANGE",
+                        help="value range each input expects: 0,1 | -1,1 | 0,255 | "
+                        "mean=a,b,c:std=d,e,f (once, or once per input)")
+    parser.add_argument("--output-range", type=_argument_type(ValueRange.parse), metavar="RANGE",
                         help="value range of the output (for PSNR; default the module's "
                         "OUTPUT_RANGE, else the range PyTorch's output spans)")
     parser.add_argument("--io", choices=[t.value for t in IoType], default=IoType.INT8.value,

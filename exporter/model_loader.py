@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,10 +74,10 @@ def _build(ref: str) -> tuple[nn.Module, str, tuple[InputSpec, ...], ValueRange 
     factory = getattr(py_module, factory_name, None)
     if factory is None or not callable(factory):
         public = sorted(n for n in dir(py_module) if not n.startswith("_") and
-                        callable(getattr(py_module, n)))
+                        inspect.isfunction(getattr(py_module, n)))
         raise UsageError(
             f"{module_part} has no factory {factory_name!r}",
-            hint=f"callables there: {', '.join(public[:12]) or 'none'}",
+            hint=f"functions there: {', '.join(public[:12]) or 'none'}",
         )
     try:
         model = factory()
@@ -133,7 +134,7 @@ def _load_serialized(path: Path) -> tuple[nn.Module, str, tuple[InputSpec, ...],
         except Exception as error:
             raise UsageError(f"cannot load ExportedProgram {path}: {error}",
                              hint="save it with torch.export.save") from error
-        return program.module(), "exported_program", (), None
+        return _ProgramModule(program.module()), "exported_program", (), None
     try:
         return torch.jit.load(str(path), map_location="cpu"), "torchscript", (), None
     except Exception as error:
@@ -142,6 +143,22 @@ def _load_serialized(path: Path) -> tuple[nn.Module, str, tuple[InputSpec, ...],
             hint="a state_dict is not a model: give the factory (module:factory) and pass "
             "this file with --weights",
         ) from error
+
+
+class _ProgramModule(nn.Module):
+    """An ExportedProgram's module refuses train()/eval(), which torch.onnx calls to put a
+    model in eval mode; the program is already an inference graph, so only the flag moves."""
+
+    def __init__(self, program_module: nn.Module) -> None:
+        super().__init__()
+        self.program = program_module
+
+    def train(self, mode: bool = True) -> _ProgramModule:
+        self.training = mode
+        return self
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        return self.program(*args)
 
 
 def _load_weights(module: nn.Module, weights: Path) -> None:
@@ -189,7 +206,7 @@ def resolve_inputs(
     ref: str,
 ) -> tuple[InputSpec, ...]:
     """Merge what the model module declares with what the command line overrides."""
-    count = max(len(shapes), len(declared), len(names))
+    count = max(len(shapes), len(declared)) or len(names)
     if count == 0:
         raise UsageError(
             f"{ref} declares no INPUTS, so the input shape is unknown",

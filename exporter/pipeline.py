@@ -136,10 +136,10 @@ def run_export(config: ExportConfig, progress: ProgressListener | None = None) -
                                      for k, v in saved.input_shapes.items())
         seconds["onnx2tf"] = stage.seconds
         with _stage(progress, 5, "representative data") as stage:
+            calibrating = any(t.needs_calibration for t in config.targets)
             data = build_representative_data(
                 loaded.inputs, config.calib_sources,
-                config.calib_samples if any(t.needs_calibration for t in config.targets) else 1,
-                config.verify_samples)
+                config.calib_samples if calibrating else 1, config.verify_samples, calibrating)
             stage.detail = (f"{data.calibration.count} calibration, "
                             f"{data.verification.count} held-out samples")
             for warning in data.calibration.warnings:
@@ -220,8 +220,13 @@ def _summary(result: TargetResult) -> str:
         return f"[failed] {result.error}"
     assert result.verification is not None and result.graph is not None
     psnr = result.verification.worst_psnr_db
-    integer = "fully integer" if result.graph.fully_integer else \
-        f"{len(result.graph.float_ops)} float ops"
+    if not result.target.needs_calibration:
+        integer = "float model"
+    elif result.graph.fully_integer:
+        integer = "fully integer"
+    else:
+        float_ops = result.graph.float_ops
+        integer = f"{len(float_ops)} float ops: {', '.join(float_ops[:3])}"
     return f"{result.size_bytes / 1024:.1f} KiB, PSNR {psnr:.1f} dB, {integer}"
 
 
@@ -273,7 +278,8 @@ def build_metadata(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact
                  "op_types": list(onnx.op_types)},
         "calibration": {"source": data.calibration.source, "count": data.calibration.count,
                         "requested": config.calib_samples,
-                        "warnings": list(data.calibration.warnings)},
+                        "warnings": list(data.calibration.warnings)}
+        if any(t.needs_calibration for t in config.targets) else None,
         "verification_source": {"source": data.verification.source,
                                 "count": data.verification.count},
         "tool_versions": artifacts.tool_versions(),

@@ -14,7 +14,7 @@ from exporter.config import Target
 from exporter.errors import ConversionError, UsageError
 from exporter.model_loader import load_model
 from exporter.onnx_export import export_onnx
-from exporter.onnx_rewrites import apply_passes, constants_to_initializers, decompose_instance_norm
+from exporter.onnx_rewrites import apply_passes, constants_to_initializers
 from exporter.pipeline import run_export
 from tests.exporter.conftest import family_config
 from tests.exporter.families import FAMILIES

@@ -1,0 +1,168 @@
+"""`mobilize export` from the command line: clear errors with exit 2, the quality gate, I/O
+types, serialized models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from exporter.cli import main
+from exporter.errors import UsageError
+from exporter.model_loader import load_model
+from tests.exporter.families import FAMILIES, Espcn
+
+FAMILIES_FILE = Path(__file__).with_name("families.py")
+ESPCN = f"{FAMILIES_FILE}:build_espcn"
+ESPCN_ARGS = ["--input", "1x3x32x32", "--range", "0,1", "--input-name", "image",
+              "--output-range", "0,1", "--calib-samples", "8", "--verify-samples", "2"]
+
+
+def _export(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(["export", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bad_module_path_exits_2_with_a_hint(tmp_path, capsys):
+    code, _, err = _export(["no_such_pkg.models:build", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "cannot import 'no_such_pkg.models'" in err and "what to do:" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_and_missing_factory_exit_2(tmp_path, capsys):
+    code, _, err = _export([f"{tmp_path}/nope.py:build", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "no such file" in err
+    code, _, err = _export([f"{FAMILIES_FILE}:build_gan", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "has no factory 'build_gan'" in err and "build_espcn" in err
+
+
+def test_weights_that_do_not_fit_exit_2(tmp_path, capsys):
+    weights = tmp_path / "wide.pt"
+    torch.save(Espcn(width=32).state_dict(), weights)
+    code, _, err = _export([ESPCN, *ESPCN_ARGS, "--weights", str(weights),
+                            "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert "do not fit the model" in err and "wrong shape" in err
+    assert "body.0.weight (32, 3, 5, 5) vs (16, 3, 5, 5)" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_that_fit_are_loaded(tmp_path):
+    model = Espcn()
+    torch.nn.init.constant_(model.body[0].bias, 0.25)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "w.pt")
+    loaded = load_model(ESPCN, weights=tmp_path / "w.pt", input_shapes=[(1, 3, 8, 8)])
+    assert torch.all(loaded.module.body[0].bias == 0.25)
+
+
+def test_shape_mismatch_exits_2(tmp_path, capsys):
+    unet = f"{FAMILIES_FILE}:build_unet"
+    code, _, err = _export([unet, "--input", "1x3x36x36", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "does not accept inputs input 1x3x36x36" in err
+    code, _, err = _export([unet, "--input", "1x4x64x64", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "does not accept inputs" in err
+
+
+def test_two_input_model_needs_two_shapes(tmp_path, capsys):
+    adain = f"{FAMILIES_FILE}:build_adain"
+    code, _, err = _export([adain, "--input", "1x3x32x32", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "does not accept inputs" in err
+
+
+def test_model_without_inputs_needs_input_flag(capsys, tmp_path):
+    code, _, err = _export([ESPCN, "--out", str(tmp_path)], capsys)
+    assert code == 2 and "declares no INPUTS" in err and "--input" in err
+
+
+def test_bad_shape_and_range_text_exit_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["export", ESPCN, "--input", "1x3xbig"])
+    assert exited.value.code == 2
+    assert "cannot read input shape" in capsys.readouterr().err
+
+
+def test_state_dict_given_as_model_is_explained(tmp_path, capsys):
+    torch.save(Espcn().state_dict(), tmp_path / "weights.pt")
+    code, _, err = _export([str(tmp_path / "weights.pt"), "--input", "1x3x8x8"], capsys)
+    assert code == 2 and "--weights" in err
+
+
+def test_exported_program_and_torchscript_files_load(tmp_path):
+    model = FAMILIES["espcn"].build()
+    example = (torch.rand(1, 3, 16, 16),)
+    torch.export.save(torch.export.export(model, example), tmp_path / "espcn.pt2")
+    torch.jit.save(torch.jit.trace(model, example), tmp_path / "espcn.pt")
+    for name, kind in (("espcn.pt2", "exported_program"), ("espcn.pt", "torchscript")):
+        loaded = load_model(str(tmp_path / name), input_shapes=[(1, 3, 16, 16)])
+        assert loaded.kind == kind
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.module(*example), model(*example))
+
+
+def test_range_parse_errors_are_usage_errors():
+    with pytest.raises(UsageError):
+        load_model(ESPCN, input_shapes=[(1, 3, 8, 8)], input_ranges=[], input_names=["a", "b"])
+
+
+@pytest.mark.slow
+def test_uint8_io_and_min_psnr_gate(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _export([ESPCN, *ESPCN_ARGS, "--target", "tflite-int8", "--io", "uint8",
+                                 "--min-psnr", "99", "--out", str(out)], capsys)
+    assert code == 3, err
+    assert "PSNR below --min-psnr 99 dB: tflite-int8" in err
+    assert "[1/7] load model" in stdout and "[4/7] onnx2tf" in stdout
+    assert "tflite-int8" in stdout and "PSNR" in stdout  # the comparison table
+    metadata = json.loads((out / "metadata.json").read_text())  # written even so
+    artifact = metadata["artifacts"][0]
+    assert artifact["io"] == "uint8"
+    assert {t["dtype"] for t in artifact["inputs"] + artifact["outputs"]} == {"uint8"}
+    assert artifact["graph"]["fully_integer"]
+    assert metadata["min_psnr_db"] == 99
+    psnr = artifact["verification"]["worst_psnr_db"]
+    code, _, _ = _export([ESPCN, *ESPCN_ARGS, "--target", "tflite-int8", "--io", "uint8",
+                          "--min-psnr", f"{psnr - 1:.1f}", "--out", str(out)], capsys)
+    assert code == 0
+
+
+@pytest.mark.slow
+def test_torchscript_file_to_int8_with_float_io(tmp_path, capsys):
+    model = FAMILIES["espcn"].build()
+    torch.jit.save(torch.jit.trace(model, (torch.rand(1, 3, 32, 32),)), tmp_path / "m.pt")
+    out = tmp_path / "out"
+    code, _, err = _export([str(tmp_path / "m.pt"), *ESPCN_ARGS, "--target", "tflite-int8",
+                            "--target", "tflite-fp32", "--io", "float", "--out", str(out)],
+                           capsys)
+    assert code == 0, err
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["source_model"]["kind"] == "torchscript"
+    int8 = next(a for a in metadata["artifacts"] if a["target"] == "tflite-int8")
+    assert {t["dtype"] for t in int8["inputs"] + int8["outputs"]} == {"float32"}
+    # float I/O: only the boundary QUANTIZE/DEQUANTIZE are float, the body is integer
+    assert int8["graph"]["fully_integer"], int8["graph"]["float_ops"]
+    assert int8["graph"]["op_histogram"]["QUANTIZE"] >= 1
+    fp32 = next(a for a in metadata["artifacts"] if a["target"] == "tflite-fp32")
+    assert fp32["verification"]["outputs"][0]["max_abs_error"] < 1e-4
+
+
+@pytest.mark.slow
+def test_exported_program_file_exports(tmp_path, capsys):
+    model = FAMILIES["johnson"].build()
+    program = torch.export.export(model, (torch.rand(1, 3, 32, 32),))
+    torch.export.save(program, tmp_path / "johnson.pt2")
+    out = tmp_path / "out"
+    code, stdout, err = _export([str(tmp_path / "johnson.pt2"), "--input", "1x3x32x32",
+                                 "--range", "-1,1", "--target", "tflite-fp32",
+                                 "--verify-samples", "2", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "warning" not in stdout  # float only: no calibration, no warning about its size
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["source_model"]["kind"] == "exported_program"
+    assert metadata["inputs"][0]["value_range"]["text"] == "-1,1"
+    assert metadata["calibration"] is None
+    assert metadata["artifacts"][0]["verification"]["outputs"][0]["max_abs_error"] < 1e-4
