@@ -128,3 +128,10 @@ def test_tflite_in_interpreter_reproduces_pytorch_on_a_photo(family_export):
     with torch.no_grad():
         expected = FAMILIES["cyclegan"].build()(torch.from_numpy(batch)).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+def test_op_without_int16x8_kernel_is_named_by_the_converter(family_export):
+    failed = {t.target: t for t in family_export("espcn").failed}
+    error = failed[Target.INT16X8].error or ""
+    assert "at PRELU" in error and "16x8" in error
+    assert "tflite-dynamic" in (failed[Target.INT16X8].hint or "")
