@@ -292,8 +292,6 @@ class DeviceOutcome:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise UsageError(f"--repeat must be at least 1, not {args.repeat}")
-    if args.retries < 0:
-        raise UsageError(f"--retries must be 0 or more, not {args.retries}")
     config = BenchConfig(
         Delegate(args.delegate),
         args.threads,

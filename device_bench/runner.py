@@ -102,6 +102,19 @@ class HarnessOptions:
     cv_warning: float = 0.10
     apk_search_paths: tuple[Path, ...] = field(default=DEFAULT_APK_PATHS)
 
+    def __post_init__(self) -> None:
+        if self.runner is RunnerKind.BENCHMARK_MODEL and (
+            self.binary is None or not self.binary.is_file()
+        ):
+            raise UsageError(
+                "--runner benchmark-model needs --binary PATH to Google's benchmark_model"
+                + (f" ({self.binary} is not a file)" if self.binary else ""),
+                hint="download the prebuilt benchmark_model for the phone's ABI (TensorFlow "
+                "Lite performance docs) and pass its path, or use the bundled app (--runner app)",
+            )
+        if self.retries < 0:
+            raise UsageError(f"--retries must be 0 or more, not {self.retries}")
+
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
@@ -235,13 +248,7 @@ class BenchSession:
             from device_bench import benchmark_model
         except ImportError as error:
             raise UsageError("the benchmark_model runner is not available in this build") from error
-        if self.options.binary is None or not self.options.binary.is_file():
-            raise UsageError(
-                f"--runner benchmark-model needs --binary PATH to Google's benchmark_model "
-                f"(got {self.options.binary})",
-                hint="download the prebuilt benchmark_model for the phone's ABI from the "
-                "TensorFlow Lite performance docs and pass its path",
-            )
+        assert self.options.binary is not None  # checked in HarnessOptions
         result = benchmark_model.run_benchmark_model(
             self.device, self.options.binary, remote_model, config, self.options.result_timeout_s
         )
