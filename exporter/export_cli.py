@@ -13,6 +13,7 @@ from rich.console import Console
 from exporter.config import (
     ALL_TARGETS,
     DEFAULT_CALIB_SAMPLES,
+    DEFAULT_ONNX_PASSES,
     DEFAULT_OPSET,
     DEFAULT_VERIFY_SAMPLES,
     CalibSource,
@@ -27,7 +28,6 @@ from exporter.specs import ValueRange, parse_shape
 ALL = "all"
 T = TypeVar("T")
 NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(,-?[\d.]+)+$")
-DEFAULT_PASSES = ("constants_to_initializers",)
 
 
 def _argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -84,9 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="N", help="held-out samples for verification "
                         f"(default {DEFAULT_VERIFY_SAMPLES})")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset")
-    parser.add_argument("--onnx-pass", action="append", default=[],
-                        choices=[p for p in REWRITE_PASSES if p not in DEFAULT_PASSES],
-                        help="extra ONNX rewrite before onnx2tf")
+    parser.add_argument("--onnx-passes", type=_argument_type(parse_passes),
+                        default=DEFAULT_ONNX_PASSES, metavar="LIST",
+                        help="ONNX rewrites before onnx2tf, comma-separated, or 'none' "
+                        f"(default {','.join(DEFAULT_ONNX_PASSES)}; known: "
+                        f"{', '.join(REWRITE_PASSES)})")
     parser.add_argument("--min-psnr", type=float, metavar="DB",
                         help="exit non-zero (3) when any target's PSNR vs PyTorch is below DB")
     parser.set_defaults(handler=run)
@@ -113,9 +115,18 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         calib_samples=args.calib_samples,
         verify_samples=args.verify_samples,
         opset=args.opset,
-        onnx_passes=DEFAULT_PASSES + tuple(args.onnx_pass),
+        onnx_passes=args.onnx_passes,
         min_psnr=args.min_psnr,
     )
+
+
+def parse_passes(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in REWRITE_PASSES]
+    if unknown:
+        raise UsageError(f"unknown ONNX rewrite {', '.join(unknown)}",
+                         hint=f"known rewrites: {', '.join(REWRITE_PASSES)}, or none")
+    return names
 
 
 def _model_stem(ref: str) -> str:

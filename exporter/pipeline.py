@@ -211,8 +211,7 @@ def _runtime_error(error: Exception, target: Target) -> ConversionError:
         f"{target.value} converted but fails in the TFLite interpreter{where}: "
         f"{text.splitlines()[0] if text else type(error).__name__}",
         hint="this op has no kernel for these types; try another target "
-        "(tflite-int8 or tflite-fp16), or rewrite the layer (e.g. --onnx-pass "
-        "decompose_instance_norm)")
+        "(tflite-int8 or tflite-fp16), or rewrite the layer (see --onnx-passes)")
 
 
 def _summary(result: TargetResult) -> str:

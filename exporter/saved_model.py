@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from exporter.calibration import ONNX2TF_SAMPLE_FILE, onnx2tf_sample_images
+from exporter.config import DEFAULT_ONNX_PASSES
 from exporter.errors import ConversionError
 from exporter.onnx_export import OnnxArtifact, node_op_type
 
@@ -96,9 +97,10 @@ def _conversion_error(error: Exception, log: str, onnx_path: Path) -> Conversion
     return ConversionError(
         f"onnx2tf cannot convert the graph{where}: {type(error).__name__}: "
         f"{str(error).splitlines()[0] if str(error) else ''}",
-        hint=(f"try an ONNX rewrite before onnx2tf (--onnx-pass decompose_instance_norm for "
-              f"normalisations), another --opset, or replace the {op_type or 'failing'} layer "
-              "in the model with standard Conv/ReLU/Add ops; --debug shows onnx2tf's trace"),
+        hint=(f"try other ONNX rewrites before onnx2tf (--onnx-passes "
+              f"{','.join(DEFAULT_ONNX_PASSES)} is the default), another --opset, or replace "
+              f"the {op_type or 'failing'} layer in the model with standard Conv/ReLU/Add ops; "
+              "--debug shows onnx2tf's trace"),
     )
 
 
