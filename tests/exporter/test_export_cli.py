@@ -166,3 +166,35 @@ def test_exported_program_file_exports(tmp_path, capsys):
     assert metadata["inputs"][0]["value_range"]["text"] == "-1,1"
     assert metadata["calibration"] is None
     assert metadata["artifacts"][0]["verification"]["outputs"][0]["max_abs_error"] < 1e-4
+
+
+@pytest.mark.slow
+def test_one_failing_target_of_several_exits_1_after_writing_the_others(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _export([ESPCN, *ESPCN_ARGS, "--target", "tflite-fp32",
+                                 "--target", "tflite-int16x8", "--out", str(out)], capsys)
+    assert code == 1
+    assert "1 of 2 targets failed: tflite-int16x8" in err and "PRELU" in err
+    assert "tflite-int16x8 failed" in stdout  # under the table, with what to do
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert [a["target"] for a in metadata["artifacts"]] == ["tflite-fp32"]
+    assert metadata["failed"][0]["target"] == "tflite-int16x8"
+    assert (out / "model_fp32.tflite").is_file() and not (out / "model_int16x8.tflite").exists()
+
+
+def test_help_lists_targets_from_the_enum(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["export", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for target in ("tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8",
+                   "tflite-int16x8", "all"):
+        assert target in out
+    assert "--onnx-passes" in out and "--min-psnr" in out
+
+
+def test_unknown_onnx_pass_exits_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["export", ESPCN, "--onnx-passes", "fold_all"])
+    assert exited.value.code == 2
+    assert "unknown ONNX rewrite fold_all" in capsys.readouterr().err
