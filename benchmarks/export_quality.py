@@ -20,7 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from exporter.config import ALL_TARGETS, ExportConfig  # noqa: E402
+from exporter.config import ALL_TARGETS, ExportConfig, Target  # noqa: E402
 from exporter.errors import MobilizeError  # noqa: E402
 from exporter.inspect_tflite import TfliteRunner  # noqa: E402
 from exporter.pipeline import run_export  # noqa: E402
@@ -37,6 +37,7 @@ from tests.exporter.families import FAMILIES  # noqa: E402
 SECTION = "## Export quality: PyTorch fp32 vs each TFLite target"
 FAMILIES_FILE = REPO / "tests" / "exporter" / "families.py"
 BUNDLED = ("fast_style", "style_student", "tiny_style", "espcn", "unet", "adain")
+INSTANCE_NORM_FAMILIES = ("johnson", "cyclegan")
 SHARED_STAGES = ("load", "onnx", "clean", "onnx2tf", "data")
 
 
@@ -63,6 +64,12 @@ def configs(size: int, out_root: Path) -> list[tuple[str, ExportConfig]]:
             targets=ALL_TARGETS, input_shapes=tuple(s.shape for s in family.inputs(side)),
             input_ranges=(family.value_range,), input_names=family.input_names,
             output_range=family.value_range, calib_samples=32, verify_samples=8)))
+    for name in INSTANCE_NORM_FAMILIES:  # the same nets with InstanceNorm kept whole
+        base = dict(found)[f"{name} (inline)"]
+        found.append((f"{name} (inline), InstanceNorm not decomposed",
+                      replace(base, out_dir=out_root / f"{name}_whole",
+                              onnx_passes=("constants_to_initializers",),
+                              targets=(Target.INT8, Target.INT16X8))))
     for module_name in BUNDLED:
         try:
             importlib.import_module(f"models.{module_name}")
@@ -132,7 +139,9 @@ def markdown(rows: list[Row], size: int, runs: int, seconds: float) -> str:
         f"(tests/exporter/families.py) at {size}x{size} (ESPCN: {size // 2}x{size // 2} in, x2 "
         "out). Export s: shared stages (load, ONNX, clean, onnx2tf, data) plus this target's "
         "conversion and verification. Latency: median of one inference, 2 threads, "
-        f"{runs} runs after 3 warm-ups.",
+        f"{runs} runs after 3 warm-ups. Default ONNX rewrites (constants_to_initializers, "
+        "decompose_instance_norm); the rows 'InstanceNorm not decomposed' keep onnx2tf's own "
+        "InstanceNormalization for comparison.",
         "",
         "| model | target | PSNR dB | SNR dB | SSIM | KiB | export s | median ms | note |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
@@ -175,7 +184,7 @@ def main() -> int:
                 continue
             print(f"exporting {label} ...", flush=True)
             rows += measure(label, config, args.runs)
-            for row in rows[-len(ALL_TARGETS):]:
+            for row in rows[-len(config.targets):]:
                 print(f"  {row.target:15} PSNR {_fmt(row.psnr, 1):>6} dB  "
                       f"{_fmt(row.latency_ms, 2):>7} ms  {row.note}", flush=True)
     section = markdown(rows, args.size, args.runs, time.perf_counter() - start)
