@@ -98,7 +98,10 @@ class HarnessOptions:
     cooldown_timeout_s: float = 300.0
     max_battery_temp_c: float = 40.0
     cooldown_poll_s: float = 5.0
-    result_poll_s: float = 0.2
+    # Polls start fast (short runs end in well under a second) and back off to one a
+    # second, so long runs are not disturbed by a `run-as cat` every few milliseconds.
+    result_poll_s: float = 0.05
+    result_poll_max_s: float = 1.0
     cv_warning: float = 0.10
     apk_search_paths: tuple[Path, ...] = field(default=DEFAULT_APK_PATHS)
 
@@ -454,6 +457,7 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
     )
     deadline = time.monotonic() + options.result_timeout_s
     next_crash_check = time.monotonic() + CRASH_CHECK_EVERY_S
+    poll_s = options.result_poll_s
     while True:
         # Each poll is bounded by what is left, so a silent device cannot stretch the wait.
         remaining = deadline - time.monotonic()
@@ -478,7 +482,8 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
                 )
         if now >= deadline:
             raise _no_result(device, run_id, options, _logcat(device))
-        time.sleep(options.result_poll_s)
+        time.sleep(min(poll_s, max(0.0, deadline - now)))
+        poll_s = min(poll_s * 1.5, options.result_poll_max_s)
 
 
 def _no_result(
