@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     config = config_from_args(args)
     progress = RichProgress(console)
     try:
-        result = run_export(config, progress)
+        result = run_export(config, progress, native_logs=bool(getattr(args, "debug", False)))
     finally:
         progress.close()
     console.print(comparison_table(result))

@@ -29,6 +29,7 @@ from exporter.config import ExportConfig, Layout, Target
 from exporter.errors import ConversionError, QualityGateError
 from exporter.inspect_tflite import GraphReport, inspect_graph
 from exporter.model_loader import LoadedModel, load_model
+from exporter.native_logs import quiet_native_stderr
 from exporter.onnx_export import OnnxArtifact, clean_onnx, export_onnx
 from exporter.saved_model import SavedModelArtifact, onnx_to_saved_model
 from exporter.specs import InputSpec, ValueRange
@@ -108,8 +109,15 @@ class ExportResult:
         return tuple(t for t in self.targets if not t.ok)
 
 
-def run_export(config: ExportConfig, progress: ProgressListener | None = None) -> ExportResult:
+def run_export(config: ExportConfig, progress: ProgressListener | None = None,
+               native_logs: bool = False) -> ExportResult:
+    """Run every stage; native_logs=True lets TensorFlow's C++ log lines through (--debug)."""
     progress = progress or SilentProgress()
+    with quiet_native_stderr(enabled=not native_logs):
+        return _run_stages(config, progress)
+
+
+def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResult:
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="mobilize-export-") as work_text:
         work = Path(work_text)

@@ -55,12 +55,11 @@ def comparison_table(result: ExportResult) -> Table:
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for header, justify in (("target", "left"), ("KiB", "right"), ("I/O", "left"),
                             ("PSNR dB", "right"), ("SSIM", "right"), ("max err", "right"),
-                            ("integer", "left"), ("transp.", "right"), ("s", "right")):
+                            ("integer", "left"), ("transp.", "right")):
         table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for target in result.targets:
         if not target.ok:
-            table.add_row(target.target.value, "", "", "[red]failed[/]", "", "", "", "",
-                          _number(target.seconds, 1))
+            table.add_row(target.target.value, "", "", "[red]failed[/]", "", "", "", "")
             continue
         assert target.verification is not None and target.graph is not None
         worst = min(target.verification.outputs, key=lambda o: o.psnr_db)
@@ -79,7 +78,7 @@ def comparison_table(result: ExportResult) -> Table:
             _number(worst.psnr_db if worst.psnr_db != float("inf") else None, 1)
             if worst.psnr_db != float("inf") else "inf",
             _number(ssim, 3), _number(worst.max_abs_error, 4), integer,
-            str(target.graph.transposes_between_convs), _number(target.seconds, 1))
+            str(target.graph.transposes_between_convs))
     return table
 
 
