@@ -198,3 +198,38 @@ def test_unknown_onnx_pass_exits_2(capsys):
         main(["export", ESPCN, "--onnx-passes", "fold_all"])
     assert exited.value.code == 2
     assert "unknown ONNX rewrite fold_all" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_input_model_calibrates_from_one_folder_per_input(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from exporter.calibration import CALIBRATION_PHOTOS, photo
+
+    for folder, names in (("content", CALIBRATION_PHOTOS[:3]), ("style", CALIBRATION_PHOTOS[3:])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            pixels = (photo(name) * 255).round().astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / folder / f"{name}.png")
+    out = tmp_path / "out"
+    code, stdout, err = _export(
+        [f"{FAMILIES_FILE}:build_adain", "--input", "1x3x32x32", "--input", "1x3x32x32",
+         "--input-name", "content", "--input-name", "style", "--range", "0,1",
+         "--output-range", "0,1", "--target", "tflite-int8", "--calib-samples", "3",
+         "--verify-samples", "2",
+         "--calib-dir", f"content={tmp_path / 'content'}",
+         "--calib-dir", f"style={tmp_path / 'style'}", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "only 3 calibration samples" not in stdout
+    assert "3 calibration samples is few" in stdout  # warned, not refused
+    metadata = json.loads((out / "metadata.json").read_text())
+    calibration = metadata["calibration"]
+    assert calibration["count"] == 3
+    assert f"content: {tmp_path / 'content'}" in calibration["source"]
+    assert f"style: {tmp_path / 'style'}" in calibration["source"]
+    # the folders are used up by calibration: verification falls back to other photographs
+    assert "chelsea" in metadata["verification_source"]["source"]
+    int8 = metadata["artifacts"][0]
+    assert [t["name"] for t in int8["inputs"]] == ["content", "style"]
+    assert int8["graph"]["fully_integer"]
