@@ -28,21 +28,29 @@ class TfliteArtifact:
     io: IoType | None  # None for float targets
 
 
+def _channels_last(rank: int) -> tuple[int, ...]:
+    return (0, *range(2, rank), 1)
+
+
 def layout_of(nchw: Sequence[int], seen: Sequence[int]) -> Layout:
+    """How TFLite holds a tensor PyTorch holds channels-first: NHWC means channels last
+    (onnx2tf's choice for every tensor of rank 3 or more), NCHW means unchanged."""
     nchw, seen = tuple(nchw), tuple(seen)
-    if len(nchw) == 4 and seen == (nchw[0], nchw[2], nchw[3], nchw[1]) and seen != nchw:
-        return Layout.NHWC
     if seen == nchw:
         return Layout.NCHW
+    if len(nchw) >= 3 and seen == tuple(nchw[i] for i in _channels_last(len(nchw))):
+        return Layout.NHWC
     return Layout.OTHER
 
 
 def to_layout(nchw: np.ndarray, layout: Layout) -> np.ndarray:
-    return nchw.transpose(0, 2, 3, 1) if layout is Layout.NHWC else nchw
+    return nchw.transpose(_channels_last(nchw.ndim)) if layout is Layout.NHWC else nchw
 
 
 def from_layout(array: np.ndarray, layout: Layout) -> np.ndarray:
-    return array.transpose(0, 3, 1, 2) if layout is Layout.NHWC else array
+    if layout is not Layout.NHWC:
+        return array
+    return array.transpose(np.argsort(_channels_last(array.ndim)))
 
 
 def representative_dataset(samples: SampleSet, inputs: Sequence[InputSpec],

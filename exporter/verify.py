@@ -14,6 +14,7 @@ from torch import nn
 
 from exporter.calibration import SampleSet, from_range
 from exporter.config import Layout
+from exporter.errors import ConversionError
 from exporter.inspect_tflite import TfliteRunner
 from exporter.specs import InputSpec, ValueRange
 from exporter.tflite_convert import from_layout, layout_of, to_layout
@@ -81,6 +82,13 @@ def tflite_outputs(content: bytes, samples: SampleSet, inputs: Sequence[InputSpe
     output_layouts = {name: layout_of((1, *reference[name].shape[1:]),
                                       runner.output_details[name]["shape"])
                       for name in reference}
+    odd = {name: layout for name, layout in {**input_layouts, **output_layouts}.items()
+           if layout is Layout.OTHER}
+    if odd:
+        raise ConversionError(
+            f"the TFLite model's tensors {', '.join(odd)} have shapes that match PyTorch's "
+            "neither as they are nor channels-last, so outputs cannot be compared",
+            hint="check the ONNX file beside the output; give the model static NCHW inputs")
     collected: dict[str, list[np.ndarray]] = {name: [] for name in reference}
     for index in range(samples.count):
         feeds = {name: to_layout(array, input_layouts[name])
