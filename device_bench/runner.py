@@ -469,6 +469,7 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
             raise _no_result(device, run_id, options, "") from error
         if result.ok and result.stdout.strip():
             return result.stdout
+        _check_run_as(result.stdout + result.stderr, device.serial)
         now = time.monotonic()
         if now >= next_crash_check:
             next_crash_check = now + CRASH_CHECK_EVERY_S
@@ -484,6 +485,23 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
             raise _no_result(device, run_id, options, _logcat(device))
         time.sleep(min(poll_s, max(0.0, deadline - now)))
         poll_s = min(poll_s * 1.5, options.result_poll_max_s)
+
+
+def _check_run_as(output: str, serial: str) -> None:
+    """run-as refuses release builds and unknown packages: waiting longer would not help."""
+    if "not debuggable" in output:
+        raise AppError(
+            f"run-as cannot read the app's results: {output.strip()}",
+            hint="install a debuggable build of the app (`./gradlew assembleDebug`, or "
+            "debuggable true in the release build type) and pass it with --apk",
+            serial=serial,
+        )
+    if "unknown package" in output:
+        raise AppError(
+            f"the benchmark app is not installed: {output.strip()}",
+            hint="run again with --apk PATH to install it",
+            serial=serial,
+        )
 
 
 def _no_result(

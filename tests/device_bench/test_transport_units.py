@@ -138,3 +138,16 @@ def test_auto_falls_back_to_the_stock_client_when_usb_is_busy(monkeypatch, tmp_p
         connect.open_device("R58M123", ConnectOptions(tmp_path / "k", Transport.USB),
                             messages.append)
     assert "adb kill-server" in (caught.value.hint or "")
+
+
+def test_run_as_refusals_end_the_wait_with_what_to_do() -> None:
+    from device_bench.errors import AppError
+    from device_bench.runner import _check_run_as
+
+    with pytest.raises(AppError) as caught:
+        _check_run_as("run-as: package not debuggable: dev.mobilize.bench\n", "R58")
+    assert "assembleDebug" in (caught.value.hint or "")
+    with pytest.raises(AppError, match="not installed"):
+        _check_run_as("run-as: unknown package: dev.mobilize.bench\n", "R58")
+    # A result that is not written yet is no refusal: the wait goes on.
+    _check_run_as("cat: files/results/r.json: No such file or directory\n", "R58")
