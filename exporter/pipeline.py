@@ -85,6 +85,7 @@ class TargetResult:
     strip: str | None = None
     error: str | None = None
     hint: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -208,7 +209,21 @@ def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
         target=target, seconds=time.perf_counter() - start, file=file,
         size_bytes=len(tflite.content), sha256=artifacts.sha256_bytes(tflite.content),
         io=tflite.io.value if tflite.io else "float", graph=graph,
-        verification=verification, strip=strip_file)
+        verification=verification, strip=strip_file, warnings=_integer_warnings(target, graph))
+
+
+def _integer_warnings(target: Target, graph: GraphReport) -> tuple[str, ...]:
+    if not target.needs_calibration or graph.fully_integer:
+        return ()
+    # The converter keeps an op without an integer kernel in float between DEQUANTIZE and
+    # QUANTIZE even when asked for integer ops only; name the op itself first.
+    compute = [op for op in graph.float_ops if not op.startswith(("QUANTIZE#", "DEQUANTIZE#"))]
+    named = compute or list(graph.float_ops)
+    return (f"{target.value} is not fully integer: {', '.join(named)} "
+            f"run{'s' if len(named) == 1 else ''} in float (with {len(graph.float_ops)} float "
+            "ops in all); int8-only accelerators (NPU, DSP) fall back to the CPU there. "
+            "Replace that layer with one that has an integer kernel, or accept the float "
+            "island",)
 
 
 def _runtime_error(error: Exception, target: Target) -> ConversionError:
@@ -232,8 +247,7 @@ def _summary(result: TargetResult) -> str:
     elif result.graph.fully_integer:
         integer = "fully integer"
     else:
-        float_ops = result.graph.float_ops
-        integer = f"{len(float_ops)} float ops: {', '.join(float_ops[:3])}"
+        integer = f"NOT fully integer ({len(result.graph.float_ops)} float ops)"
     return f"{result.size_bytes / 1024:.1f} KiB, PSNR {psnr:.1f} dB, {integer}"
 
 
@@ -324,6 +338,7 @@ def _artifact_json(result: TargetResult, loaded: LoadedModel) -> dict[str, Any]:
                   "float_ops": list(result.graph.float_ops),
                   "transposes_between_convs": result.graph.transposes_between_convs},
         "strip": result.strip,
+        "warnings": list(result.warnings),
     }
 
 

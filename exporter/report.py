@@ -83,6 +83,10 @@ def comparison_table(result: ExportResult) -> Table:
 
 
 def print_failures(console: Console, result: ExportResult) -> None:
+    """Targets that failed, and warnings about those that did not (float ops left)."""
+    for target in result.targets:
+        for warning in target.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     for target in result.failed:
         console.print(f"[red]{target.target.value} failed:[/] {escape(target.error or '')}",
                       highlight=False)

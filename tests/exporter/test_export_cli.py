@@ -233,3 +233,33 @@ def test_two_input_model_calibrates_from_one_folder_per_input(tmp_path, capsys):
     int8 = metadata["artifacts"][0]
     assert [t["name"] for t in int8["inputs"]] == ["content", "style"]
     assert int8["graph"]["fully_integer"]
+
+
+class SineActivation(torch.nn.Module):
+    """A conv followed by sin: TFLite has no integer SIN kernel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.conv(x))
+
+
+def build_sine() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return SineActivation().eval()
+
+
+@pytest.mark.slow
+def test_float_op_left_in_int8_is_named_in_a_warning(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _export([f"{Path(__file__)}:build_sine", "--input", "1x3x16x16",
+                                 "--target", "tflite-int8", "--verify-samples", "2",
+                                 "--calib-samples", "8", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "tflite-int8 is not fully integer: SIN#" in " ".join(stdout.split())
+    int8 = json.loads((out / "metadata.json").read_text())["artifacts"][0]
+    assert int8["graph"]["fully_integer"] is False
+    assert any(op.startswith("SIN#") for op in int8["graph"]["float_ops"])
+    assert "SIN#" in int8["warnings"][0]
