@@ -84,6 +84,9 @@ class QuantConfig:
     target: Target
     io: IoType = IoType.INT8
     calib_samples: int = DEFAULT_CALIB_SAMPLES
+    # Extra TFLiteConverter attributes set after ours, e.g.
+    # (("_experimental_disable_per_channel", True),): a plug for quantization experiments.
+    converter_flags: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         if self.target.needs_calibration and self.calib_samples < 1:
@@ -113,6 +116,7 @@ class ExportConfig:
     opset: int = DEFAULT_OPSET
     onnx_passes: tuple[str, ...] = DEFAULT_ONNX_PASSES
     min_psnr: float | None = None
+    converter_flags: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -123,4 +127,5 @@ class ExportConfig:
             raise UsageError("--calib-samples must be at least 1", hint="e.g. --calib-samples 32")
 
     def quant_config(self, target: Target) -> QuantConfig:
-        return QuantConfig(target=target, io=self.io, calib_samples=self.calib_samples)
+        return QuantConfig(target=target, io=self.io, calib_samples=self.calib_samples,
+                           converter_flags=self.converter_flags)

@@ -95,6 +95,11 @@ def convert(saved: SavedModelArtifact, quant: QuantConfig,
             io_type = tf.float32 if quant.io is IoType.FLOAT else tf.int16
         converter.inference_input_type = io_type
         converter.inference_output_type = io_type
+    for name, value in quant.converter_flags:
+        if not hasattr(converter, name):
+            raise ConversionError(f"TFLiteConverter has no attribute {name!r}",
+                                  hint="check the converter flag's name for this TensorFlow")
+        setattr(converter, name, value)
     try:
         content = converter.convert()
     except Exception as error:

@@ -263,3 +263,29 @@ def test_float_op_left_in_int8_is_named_in_a_warning(tmp_path, capsys):
     assert int8["graph"]["fully_integer"] is False
     assert any(op.startswith("SIN#") for op in int8["graph"]["float_ops"])
     assert "SIN#" in int8["warnings"][0]
+
+
+@pytest.mark.slow
+def test_converter_flags_reach_the_converter(tmp_path):
+    # A quantization lever: per-tensor instead of per-channel weights changes the int8 file.
+    from dataclasses import replace
+
+    from exporter.config import Target
+    from exporter.pipeline import run_export
+    from tests.exporter.conftest import family_config
+
+    base = family_config("espcn", tmp_path / "a", targets=(Target.INT8,), verify_samples=1,
+                         calib_samples=8)
+    per_channel = run_export(base)
+    per_tensor = run_export(replace(base, out_dir=tmp_path / "b", converter_flags=(
+        ("_experimental_disable_per_channel", True),)))
+    from ai_edge_litert.interpreter import Interpreter
+
+    def most_scales(result) -> int:
+        interpreter = Interpreter(model_path=str(result.paths[Target.INT8]))
+        return max(len(t["quantization_parameters"]["scales"])
+                   for t in interpreter.get_tensor_details())
+
+    assert most_scales(per_channel) > 1  # the default: one scale per output channel
+    assert most_scales(per_tensor) == 1
+    assert per_tensor.targets[0].graph.fully_integer
