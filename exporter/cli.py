@@ -58,7 +58,7 @@ def _load_register(module_name: str) -> Callable[[argparse._SubParsersAction], N
         if error.name and module_name.startswith(error.name):
             return None
         raise
-    return getattr(module, "register")
+    return module.register
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MobilizeError as error:
         if args.debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {escape(error.message)}", markup=True, soft_wrap=True)
+        _print_error("[bold red]error:[/]", error.message)
         if error.hint:
-            err_console.print(f"[yellow]what to do:[/] {escape(error.hint)}", markup=True, soft_wrap=True)
+            _print_error("[yellow]what to do:[/]", error.hint)
         return error.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -92,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 soft_wrap=True,
             )
         return EXIT_INTERNAL_ERROR
+
+
+def _print_error(label: str, text: str) -> None:
+    # Messages may hold paths or shapes in [brackets]: escape them so rich prints them as is.
+    err_console.print(f"{label} {escape(text)}", markup=True, soft_wrap=True)
 
 
 if __name__ == "__main__":
