@@ -244,7 +244,14 @@ class BenchSession:
             f"{quote(app_contract.result_relative_path(run_id))}",
             ops.SHORT_TIMEOUT_S,
         )
-        return check_result(result, device.serial)
+        checked = check_result(result, device.serial)
+        if checked["run_id"] != run_id:
+            raise AppError(
+                f"the app answered run {run_id} with a result for run {checked['run_id']}",
+                hint="another tool may be driving the app; run again",
+                serial=device.serial,
+            )
+        return checked
 
     def _run_benchmark_model(self, remote_model: str, config: BenchConfig) -> dict[str, Any]:
         try:
