@@ -350,8 +350,9 @@ def _start_and_wait(
             hint="check the app is installed (`mobilize devices`) or reinstall it with --apk",
             serial=device.serial,
         )
-    result = check_result(json.loads(wait_for_result(device, run_id, session.options)),
-                          device.serial)
+    result = check_result(
+        json.loads(wait_for_result(device, run_id, session.options)), device.serial
+    )
     if result["status"] != app_contract.STATUS_OK:
         raise AppError(
             f"the quality pass failed on the device: {result['status']}: {result['message']}",
@@ -452,8 +453,9 @@ def previews(reference: QualityReference, outputs: np.ndarray) -> list[dict[str,
         out = _unit(outputs[index], reference)
         shown.append(
             {
-                "input": png_base64(from_range(reference.inputs[index : index + 1],
-                                               spec.value_range)[0]),
+                "input": png_base64(
+                    from_range(reference.inputs[index : index + 1], spec.value_range)[0]
+                ),
                 "reference": png_base64(ref),
                 "output": png_base64(out),
                 "difference": png_base64(heatmap(np.abs(ref - out) * DIFF_AMPLIFICATION)),
