@@ -14,12 +14,17 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from exporter.config import IoType
 from exporter.errors import ConversionError
-from exporter.inspect_tflite import TfliteRunner
+from exporter.inspect_tflite import TfliteRunner, inspect_graph
 from exporter.quant_debug import (
     ROUNDING_RMSE_OVER_SCALE,
+    RangeEstimator,
+    RangeOptions,
     debug_quantization,
+    int8_converter,
     layers_to_keep,
+    quantize_with_ranges,
     render_table,
     selective_quantized_model,
     to_json,
@@ -145,3 +150,84 @@ def test_samples_that_do_not_fit_the_model_are_a_clear_error(saved_model: Path) 
     with pytest.raises(ConversionError, match="quantization debugger failed") as caught:
         debug_quantization(saved_model, content_only)
     assert "tflite-int8" in caught.value.hint
+
+
+@pytest.fixture(scope="module")
+def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """image (1,16,16,3) -> conv -> relu -> conv: int8 error here is all range and rounding."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(size=(3, 3, 3, 8)).astype(np.float32)
+    w2 = rng.normal(size=(3, 3, 8, 3)).astype(np.float32) * 0.2
+
+    class Net(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((1, SIZE, SIZE, 3), tf.float32, "image")])
+        def serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+            hidden = tf.nn.relu(tf.nn.conv2d(image, w1, 1, "SAME"))
+            return {"output": tf.nn.conv2d(hidden, w2, 1, "SAME")}
+
+    net = Net()
+    path = tmp_path_factory.mktemp("conv") / "saved_model"
+    tf.saved_model.save(net, str(path), signatures={"serving_default": net.serve})
+    return path
+
+
+def _images(count: int, seed: int = 0, loud_first: bool = False):
+    """Photos-like samples in [0, 1]; with loud_first the first one is 30x louder, the one
+    unusual crop that min/max ranges stretch to fit."""
+    def generate():
+        rng = np.random.default_rng(seed)
+        for index in range(count):
+            image = rng.uniform(0, 1, (1, SIZE, SIZE, 3)).astype(np.float32)
+            yield {"image": image * (30.0 if loud_first and index == 0 else 1.0)}
+    return generate
+
+
+def _rmse_against_float(saved_model: Path, model: bytes, seeds: range) -> float:
+    import tensorflow as tf
+
+    float_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
+    errors = []
+    for seed in seeds:
+        feeds = next(_images(1, seed=seed)())
+        reference = TfliteRunner(float_model)(feeds)["output"]
+        errors.append(np.mean((TfliteRunner(model)(feeds)["output"] - reference) ** 2))
+    return float(np.sqrt(np.mean(errors)))
+
+
+def test_min_max_ranges_are_the_converters_own(saved_model: Path) -> None:
+    converter = int8_converter(saved_model, _dataset(8))
+    import tensorflow as tf
+
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    own = converter.convert()
+    ours = quantize_with_ranges(saved_model, _dataset(8), RangeOptions(RangeEstimator.MIN_MAX))
+    feeds = next(_dataset(1, seed=5)())
+    np.testing.assert_array_equal(TfliteRunner(ours)(feeds)["output"],
+                                  TfliteRunner(own)(feeds)["output"])
+
+
+def test_sample_quantile_ranges_ignore_one_unusual_sample(conv_model: Path) -> None:
+    data = _images(8, loud_first=True)
+    min_max = quantize_with_ranges(conv_model, data, RangeOptions(RangeEstimator.MIN_MAX))
+    robust = quantize_with_ranges(conv_model, data, RangeOptions(quantile=0.75))
+    graph = inspect_graph(robust)
+    assert graph.fully_integer
+    assert [t.dtype for t in graph.inputs] == ["int8"]
+    held_out = range(10, 14)
+    assert (_rmse_against_float(conv_model, robust, held_out)
+            < 0.2 * _rmse_against_float(conv_model, min_max, held_out))
+
+
+def test_float_io_keeps_an_integer_body(saved_model: Path) -> None:
+    model = quantize_with_ranges(saved_model, _dataset(8), io=IoType.FLOAT)
+    graph = inspect_graph(model)
+    assert graph.fully_integer  # QUANTIZE/DEQUANTIZE at the edges only
+    assert [t.dtype for t in graph.outputs] == ["float32"]
+
+
+def test_a_quantile_outside_0_1_is_refused() -> None:
+    with pytest.raises(ValueError, match="quantile"):
+        RangeOptions(quantile=1.5)
