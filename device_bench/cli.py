@@ -406,11 +406,24 @@ def _raise_failed_runs(records: Sequence[dict[str, Any]]) -> None:
         f"{r['model_name']} on {r['serial']}: {r['result']['status']}: {r['result']['message']}"
         for r in failed
     ]
+    statuses = {record["result"]["status"] for record in failed}
     raise AppError(
         f"{len(failed)} run(s) failed on the device:\n  " + "\n  ".join(lines),
-        hint="a model that fails to load was usually converted with ops this runtime lacks; "
-        "re-export it, or try another --delegate",
+        hint=" ".join(FAILURE_HINTS.get(status, "") for status in sorted(statuses)).strip() or None,
     )
+
+
+FAILURE_HINTS = {
+    "model_not_found": "The pushed model vanished from the device: check its free space.",
+    "model_load_failed": "The runtime could not load the model: re-export it (ops this "
+    "runtime lacks, or a damaged file).",
+    "delegate_failed": "The delegate refused the model: try --delegate cpu, or for GPU "
+    "--gpu-precision fp32.",
+    "inference_failed": "The model loaded but did not run: the message above says why.",
+    "out_of_memory": "The device ran out of memory: try a smaller input, fewer --threads, "
+    "or --delegate cpu.",
+    "invalid_arguments": "The runner refused its settings: check --threads/--runs/--warmup.",
+}
 
 
 def _load_baseline(db_path: Path, key: str):

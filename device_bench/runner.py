@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 
-from device_bench import app_contract, ops
+from device_bench import app_contract, benchmark_model, ops
 from device_bench.device import Device
 from device_bench.errors import AppError, DeviceError, DeviceTimeoutError, UsageError
 from device_bench.model_input import ModelToBench
@@ -254,10 +254,6 @@ class BenchSession:
         return checked
 
     def _run_benchmark_model(self, remote_model: str, config: BenchConfig) -> dict[str, Any]:
-        try:
-            from device_bench import benchmark_model
-        except ImportError as error:
-            raise UsageError("the benchmark_model runner is not available in this build") from error
         assert self.options.binary is not None  # checked in HarnessOptions
         result = benchmark_model.run_benchmark_model(
             self.device, self.options.binary, remote_model, config, self.options.result_timeout_s

@@ -409,3 +409,21 @@ def test_devices_with_nothing_attached(key, monkeypatch, capsys) -> None:
                            str(free_port()))
     assert code == EXIT_DEVICE_ERROR
     assert "no Android device is attached" in err
+
+
+def test_benchmark_model_runner_is_wired_in(emu, key, db, tmp_path, tiny_tflite, capsys) -> None:
+    # The emulated device cannot execute an ARM binary, so this checks the wiring: the binary
+    # is pushed and made executable, the tool's failure comes back as a schema-valid result
+    # with a failure status (stored as such), and the model is removed.
+    from device_bench.benchmark_model import REMOTE_BINARY
+
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF not really")
+    code, _, err = run_cli(capsys, *bench_args(tiny_tflite, emu, key, db, "--runner",
+                                               "benchmark-model", "--binary", str(binary)))
+    assert code == EXIT_DEVICE_ERROR
+    assert "benchmark_model printed no timings" in err
+    assert (Path(emu.root) / REMOTE_BINARY.lstrip("/")).read_bytes() == binary.read_bytes()
+    assert [(status, samples) for status, _, samples in stored_runs(db)] == [
+        ("inference_failed", 0)]
+    assert work_dir_files(emu) == []
