@@ -307,7 +307,13 @@ def _error_lines(text: str) -> list[str]:
 
 
 def classify_failure(text: str, exit_code: int | None = None) -> tuple[str, str] | None:
-    """(status, message) when the output shows a failed run, else None."""
+    """(status, message) when the output shows a failed run, else None.
+
+    A clean exit with the timings line is a success even when the tool logged an ERROR line
+    on the way (some delegates log one and fall back); otherwise the first marker decides.
+    """
+    if exit_code == 0 and _TIMINGS.search(text):
+        return None
     for status, markers in FAILURE_MARKERS:
         line = _line_with(text, markers)
         if line is not None:
@@ -318,11 +324,11 @@ def classify_failure(text: str, exit_code: int | None = None) -> tuple[str, str]
             return status, f"benchmark_model: {message}"
     if exit_code not in (None, 0) or _TIMINGS.search(text) is None:
         tail = "; ".join(_error_lines(text)) or " / ".join(text.strip().splitlines()[-3:])
+        tail = tail or "no output"
+        if _TIMINGS.search(text):  # it finished its runs, then reported a failure
+            return "inference_failed", f"benchmark_model exited with code {exit_code}: {tail}"
         code = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
-        return (
-            "inference_failed",
-            f"benchmark_model printed no timings{code}: {tail or 'no output'}",
-        )
+        return "inference_failed", f"benchmark_model printed no timings{code}: {tail}"
     return None
 
 
@@ -424,9 +430,18 @@ def _now() -> str:
 
 
 def run_benchmark_model(
-    device: Device, binary: Path, model_remote: str, config: Any, timeout: float
+    device: Device,
+    binary: Path,
+    model_remote: str,
+    config: Any,
+    timeout: float,
+    *,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Push the binary, make it executable, run it on the model, parse what it printed."""
+    """Push the binary, make it executable, run it on the model, parse what it printed.
+
+    `run_id` names the result (the harness passes its own); a fresh one is made without it.
+    """
     device.push(binary, REMOTE_BINARY, PUSH_TIMEOUT_S)
     chmod = f"chmod 755 {shlex.quote(REMOTE_BINARY)}"
     changed = device.shell(chmod, ops.SHORT_TIMEOUT_S)
@@ -451,7 +466,7 @@ def run_benchmark_model(
     text = ran.stdout + ("\n" + ran.stderr if ran.stderr else "")
     return parse_output(
         text,
-        run_id=f"bm-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        run_id=run_id or f"bm-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
         config=config,
         model_path=model_remote,
         model_size=size,

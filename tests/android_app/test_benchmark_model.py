@@ -273,3 +273,26 @@ def test_gpu_partial_names_the_ops_left_on_the_cpu():
     )
     assert delegate["fallback_ops"] == ["RSQRT", "SQUARED_DIFFERENCE"]
     assert result["memory"] is None  # this build printed no memory lines
+
+
+def test_an_error_line_in_a_clean_run_is_not_a_failure():
+    # Some delegates log an ERROR and fall back; the tool still exits 0 with its timings.
+    text = (
+        "ERROR: Attempting to use a delegate that only supports static-sized tensors with a "
+        "graph that has dynamic-sized tensors.\n" + fixture("gpu_unsupported_ran_on_cpu.txt")
+    )
+    assert classify_failure(text, 0) is None
+    assert classify_failure(text, None) is None  # no marker of a failure in it either
+    assert classify_failure(text, 1) == (
+        "inference_failed",
+        "benchmark_model exited with code 1: Attempting to use a delegate that "
+        "only supports static-sized tensors with a graph that has dynamic-sized tensors.",
+    )
+
+
+def test_run_id_from_the_harness_names_the_result(tmp_path):
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF")
+    device = RecordingDevice(fixture("gpu_full.txt"))
+    result = run_benchmark_model(device, binary, "/m.tflite", GPU, 60, run_id="20261123-abc")
+    assert result["run_id"] == "20261123-abc"
