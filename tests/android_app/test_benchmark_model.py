@@ -296,3 +296,29 @@ def test_run_id_from_the_harness_names_the_result(tmp_path):
     device = RecordingDevice(fixture("gpu_full.txt"))
     result = run_benchmark_model(device, binary, "/m.tflite", GPU, 60, run_id="20261123-abc")
     assert result["run_id"] == "20261123-abc"
+
+
+def test_large_figures_in_exponent_notation():
+    # std::ostream prints doubles with 6 significant digits: a 2.7 s average is 2.71985e+06.
+    text = (
+        "INFO: count=1 curr=2732148\n\n"
+        "INFO: count=10 first=2653894 curr=2709263 min=2640862 max=3025403 avg=2.71985e+06 "
+        "std=105101\n\n"
+        "INFO: Inference timings in us: Init: 458883, First inference: 2732148, "
+        "Warmup (avg): 2.73215e+06, Inference (avg): 2.71985e+06\n"
+    )
+    config = BenchConfig(delegate=Delegate.CPU, warmup_runs=1, num_runs=10)
+    result = parse_output(
+        text,
+        run_id="r",
+        config=config,
+        model_path="/m",
+        model_size=None,
+        device_info=None,
+        exit_code=0,
+    )
+    jsonschema.validate(result, SCHEMA)
+    assert result["latency"]["stats"]["mean"] == 2719850.0
+    assert result["latency"]["stats"]["max"] == 3025403.0
+    assert result["latency"]["first_inference"] == 2732148.0
+    assert result["delegate"]["name"] == "builtin"  # no XNNPACK line: the builtin kernels ran
