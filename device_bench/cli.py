@@ -483,7 +483,11 @@ def cmd_results_compare(args: argparse.Namespace) -> int:
         baseline = _require_run(connection, args.baseline)
         candidate = _require_run(connection, args.candidate)
     if not baseline.samples or not candidate.samples:
-        raise UsageError("both runs need latency samples to compare (a failed run has none)")
+        raise UsageError(
+            "both runs need latency samples to compare: a failed run has none, and "
+            "benchmark_model prints only aggregates",
+            hint="compare two successful runs of the bundled app (`mobilize results list`)",
+        )
     rows = compare_samples(baseline.samples, candidate.samples)
     title = (
         f"run {candidate.id} ({candidate.model_name}, {candidate.delegate}) against "

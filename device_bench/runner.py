@@ -189,7 +189,7 @@ class BenchSession:
         push_s = time.monotonic() - push_started
         try:
             if self.options.runner is RunnerKind.BENCHMARK_MODEL:
-                result = self._run_benchmark_model(remote_model, config)
+                result = self._run_benchmark_model(run_id, remote_model, config)
             else:
                 result = self._run_app(run_id, remote_model, config)
             # PSS of the app's process; benchmark_model is no app, its own figures stand.
@@ -253,10 +253,17 @@ class BenchSession:
             )
         return checked
 
-    def _run_benchmark_model(self, remote_model: str, config: BenchConfig) -> dict[str, Any]:
+    def _run_benchmark_model(
+        self, run_id: str, remote_model: str, config: BenchConfig
+    ) -> dict[str, Any]:
         assert self.options.binary is not None  # checked in HarnessOptions
         result = benchmark_model.run_benchmark_model(
-            self.device, self.options.binary, remote_model, config, self.options.result_timeout_s
+            self.device,
+            self.options.binary,
+            remote_model,
+            config,
+            self.options.result_timeout_s,
+            run_id=run_id,
         )
         return check_result(result, self.device.serial)
 
