@@ -102,6 +102,7 @@ def timeline_plot(records: Sequence[dict[str, Any]]) -> str | None:
     figure, axes = plt.subplots(figsize=(9.0, 3.4))
     start = 0
     seen: set[str] = set()
+    colours = {label: f"C{i % 10}" for i, label in enumerate(_groups(records))}
     for record in records:
         samples = _samples_ms([record])
         if not samples:
@@ -117,21 +118,20 @@ def timeline_plot(records: Sequence[dict[str, Any]]) -> str | None:
             label=f"thermal: {status}" if status not in seen else None,
         )
         seen.add(status)
-        axes.plot(range(start, end), samples, lw=1, color="#1565c0")
-        axes.text(
-            (start + end) / 2,
-            max(samples),
-            _label(record),
-            fontsize=6,
-            ha="center",
-            va="bottom",
-            rotation=90,
+        label = _label(record)
+        axes.plot(
+            range(start, end),
+            samples,
+            lw=1,
+            color=colours[label],
+            label=label if label not in seen else None,
         )
+        seen.add(label)
         start = end
     axes.set_xlabel("timed inference, in run order")
     axes.set_ylabel("ms")
     axes.set_title("Latency over the run, shaded by thermal status")
-    axes.legend(loc="upper right", fontsize=7)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     return _svg(figure)
 
 
@@ -167,6 +167,11 @@ def _cell(value: object, numeric: bool = False, css: str = "") -> str:
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    """Three significant digits: 0.0142 ms and 812 ms both read right."""
+    return "-" if value is None else f"{value:.3g}"
 
 
 def figures_table(records: Sequence[dict[str, Any]], recommendation: Recommendation | None) -> str:
@@ -211,9 +216,9 @@ def figures_table(records: Sequence[dict[str, Any]], recommendation: Recommendat
             _cell(result["status"]),
             _cell(result["delegate"].get("name") or "-"),
             _cell(len(group), True),
-            _cell(_fmt(p50), True),
-            _cell(_fmt(statistics.fmean(samples) if samples else None), True),
-            _cell(_fmt(_percentile(samples, 0.9)), True),
+            _cell(_ms(p50), True),
+            _cell(_ms(statistics.fmean(samples) if samples else None), True),
+            _cell(_ms(_percentile(samples, 0.9)), True),
             _cell(
                 _fmt(
                     (result.get("latency") or {}).get("init") and result["latency"]["init"] / 1000.0

@@ -223,9 +223,7 @@ def prepare_reference(
             f"--quality-images {quality_images}: no such file or folder",
             hint="give a folder of png/jpg images or a .npy/.npz file of NCHW inputs",
         )
-    samples: SampleSet = build_representative_data(
-        loaded.inputs, sources, calib_samples=0, verify_samples=count, calibrating=False
-    ).verification
+    samples = _held_out(loaded.inputs, sources, count)
     spec = loaded.inputs[0]
     reference = torch_outputs(loaded.module, samples, loaded.inputs, loaded.output_names)
     return QualityReference(
@@ -236,6 +234,18 @@ def prepare_reference(
         reference=reference[loaded.output_names[0]],
         output_range=loaded.output_range,
     )
+
+
+def _held_out(inputs: Sequence[InputSpec], sources: Sequence[CalibSource], count: int) -> SampleSet:
+    """The user's --quality-images in full (what the exporter would calibrate with), or else
+    the exporter's held-out photographs (what it verifies with)."""
+    if sources:
+        return build_representative_data(
+            inputs, sources, calib_samples=count, verify_samples=1, calibrating=False
+        ).calibration
+    return build_representative_data(
+        inputs, (), calib_samples=0, verify_samples=count, calibrating=False
+    ).verification
 
 
 def model_formats(path: Path, reference: QualityReference) -> tuple[TensorFormat, TensorFormat]:
