@@ -13,7 +13,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from exporter.onnx_rewrites_int8 import MeanOp, NormForm, rewrite_for_int8
+from exporter.onnx_rewrites_int8 import MeanOp, NormForm, rewrite_for_int8, sqrt_as_rsqrt
 
 
 class _Net(nn.Module):
@@ -115,3 +115,38 @@ def test_a_conv_with_other_readers_is_left_alone() -> None:
     image = _images(1, seed=3)[0][:, :, :8, :8].copy()
     np.testing.assert_allclose(_run(rewritten, image), _run(original, image), atol=2e-5)
     np.testing.assert_array_equal(_conv_weights(rewritten)[0], _conv_weights(original)[0])
+
+
+class _AdaIn(nn.Module):
+    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        c_mean = content.mean((2, 3), keepdim=True)
+        c_std = (content.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
+        s_mean = style.mean((2, 3), keepdim=True)
+        s_std = (style.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
+        return (content - c_mean) / c_std * s_std + s_mean
+
+
+def test_style_std_becomes_a_reciprocal_square_root_with_the_same_output() -> None:
+    buffer = io.BytesIO()
+    torch.onnx.export(_AdaIn(), (torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8)), buffer,
+                      dynamo=False, opset_version=17, input_names=["content", "style"],
+                      output_names=["output"])
+    original = onnx.load_from_string(buffer.getvalue())
+    rewritten = sqrt_as_rsqrt(_copy(original))
+    onnx.checker.check_model(rewritten)
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in rewritten.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    # every Sqrt left is only a denominator, which the converter turns into RSQRT
+    for node in rewritten.graph.node:
+        if node.op_type == "Sqrt":
+            assert all(r.op_type == "Div" and r.input[1] == node.output[0]
+                       for r in readers[node.output[0]])
+    rng = np.random.default_rng(4)
+    feeds = {name: rng.uniform(0, 1, (1, 4, 8, 8)).astype(np.float32)
+             for name in ("content", "style")}
+    run = [onnxruntime.InferenceSession(m.SerializeToString(),
+                                        providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+           for m in (original, rewritten)]
+    np.testing.assert_allclose(run[1], run[0], atol=1e-5)
