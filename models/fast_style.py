@@ -1,8 +1,12 @@
 """Johnson-style fast style transfer net (the teacher), trained to the `cartoon` stylization.
 
-ReflectionPad + InstanceNorm convolutions, two stride-2 downsamplings, five residual blocks,
-nearest upsampling + conv, tanh. Channels 16/32/64 (Johnson uses 32/64/128) so that the
-weights stay small. Input: RGB in [0, 1]; output: RGB in [-1, 1] (tanh).
+ReflectionPad convolutions, two stride-2 downsamplings, five residual blocks with
+InstanceNorm, nearest upsampling + conv, tanh. Channels 16/32/64 (Johnson uses 32/64/128) so
+that the weights stay small. InstanceNorm sits only inside the residual branches: with it in
+every layer (Johnson's layout) each image's colour statistics are normalized away, and the
+cartoon target's colour grade depends on them (that layout reached 20.2 dB held-out PSNR at
+3000 steps against 24.8 dB for the 8k-parameter tiny_style); the identity path keeps them.
+Input: RGB in [0, 1]; output: RGB in [-1, 1] (tanh).
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ class FastStyle(nn.Module):
         super().__init__()
         c1, c2, c3 = CHANNELS
         self.encoder = nn.Sequential(
-            ConvNormAct(3, c1, 9), ConvNormAct(c1, c2, 3, 2), ConvNormAct(c2, c3, 3, 2))
+            ConvNormAct(3, c1, 9, norm=None), ConvNormAct(c1, c2, 3, 2, norm=None),
+            ConvNormAct(c2, c3, 3, 2, norm=None))
         self.body = nn.Sequential(*[
             Residual(nn.Sequential(ConvNormAct(c3, c3, 3), ConvNormAct(c3, c3, 3, act=False)))
             for _ in range(RES_BLOCKS)])
         self.decoder = nn.Sequential(
-            UpConv(ConvNormAct(c3, c2, 3)), UpConv(ConvNormAct(c2, c1, 3)),
+            UpConv(ConvNormAct(c3, c2, 3, norm=None)), UpConv(ConvNormAct(c2, c1, 3, norm=None)),
             ConvNormAct(c1, 3, 9, norm=None, act=False), nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

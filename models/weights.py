@@ -51,6 +51,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 def save_weights(name: str, module: torch.nn.Module) -> str:
     """Write `weights/<name>.pt` and record its sha256 in the manifest; return the hash."""
     path = weight_path(name)
+    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=WEIGHTS_DIR, suffix=".tmp")
     os.close(handle)
     state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
