@@ -41,6 +41,7 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;paddin
 th{background:#f0f0f0}td.num{text-align:right}.win{background:#e8f5e9;font-weight:bold}
 .box{background:#f6f8fa;border-left:4px solid #2e7d32;padding:.6em 1em;margin:.6em 0}
 .note{border-left-color:#ef6c00}.strip{display:flex;gap:6px;flex-wrap:wrap;margin:.4em 0}
+table.strips td{border:none;padding:2px}
 figure{margin:0;text-align:center;font-size:.75em}figure img{width:128px;height:auto;
 image-rendering:pixelated;border:1px solid #ccc;display:block}
 """
@@ -87,7 +88,9 @@ def latency_plot(records: Sequence[dict[str, Any]]) -> str | None:
     if not groups:
         return None
     figure, axes = plt.subplots(figsize=(max(5.0, 1.3 * len(groups)), 3.6))
-    axes.boxplot(list(groups.values()), tick_labels=list(groups), showfliers=True)
+    # Outliers (a phone busy elsewhere for a moment) would squash the boxes: the
+    # timeline below shows every sample.
+    axes.boxplot(list(groups.values()), tick_labels=list(groups), showfliers=False)
     axes.set_ylabel("latency per inference (ms)")
     axes.set_title("Latency distribution per variant and delegate")
     axes.tick_params(axis="x", rotation=30)
@@ -128,6 +131,7 @@ def timeline_plot(records: Sequence[dict[str, Any]]) -> str | None:
         )
         seen.add(label)
         start = end
+    axes.set_yscale("log")  # a throttled or disturbed sample stays visible beside the rest
     axes.set_xlabel("timed inference, in run order")
     axes.set_ylabel("ms")
     axes.set_title("Latency over the run, shaded by thermal status")
@@ -279,7 +283,8 @@ def _img(data: str, caption: str) -> str:
 
 
 def image_strips(records: Sequence[dict[str, Any]]) -> str:
-    """Per held-out image: input, PyTorch, then each candidate's phone output and heatmap."""
+    """Per held-out image: input and PyTorch's output, then one row per candidate with its
+    phone output and the amplified difference heatmap."""
     with_quality = [
         (label, group[0]["harness"]["quality"])
         for label, group in _groups(records).items()
@@ -287,20 +292,25 @@ def image_strips(records: Sequence[dict[str, Any]]) -> str:
     ]
     if not with_quality:
         return "<p>No quality pass in these runs (run with --check-quality or a sweep).</p>"
-    strips = []
     count = min(len(q["previews"]) for _, q in with_quality)
-    for index in range(count):
-        first = with_quality[0][1]["previews"][index]
-        panels = [_img(first["input"], "input"), _img(first["reference"], "PyTorch fp32")]
-        for label, quality in with_quality:
+    heads = with_quality[0][1]["previews"][:count]
+    top = "".join(
+        f"<td>{_img(p['input'], f'input {i + 1}')}</td>"
+        f"<td>{_img(p['reference'], 'PyTorch fp32')}</td>"
+        for i, p in enumerate(heads)
+    )
+    rows = [f"<tr><th>reference</th>{top}</tr>"]
+    for label, quality in with_quality:
+        cells = []
+        for index in range(count):
             preview = quality["previews"][index]
             image = quality["images"][index] if index < len(quality["images"]) else {}
             psnr = image.get("psnr_db")
-            psnr_text = "exact" if psnr is None else f"{psnr:.1f} dB"
-            panels.append(_img(preview["output"], f"{label} ({psnr_text})"))
-            panels.append(_img(preview["difference"], f"{label} |diff| x10"))
-        strips.append(f'<div class="strip">{"".join(panels)}</div>')
-    return "".join(strips)
+            psnr_text = "identical" if psnr is None else f"{psnr:.1f} dB"
+            cells.append(f"<td>{_img(preview['output'], f'phone, {psnr_text}')}</td>")
+            cells.append(f"<td>{_img(preview['difference'], '|difference| x10')}</td>")
+        rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
+    return f'<table class="strips">{"".join(rows)}</table>'
 
 
 def recommendation_html(recommendation: Recommendation) -> str:
