@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive for real: the stock adb client, a JDK and
-# junit4 for the Android app's Java core, and Chromium for the report's browser test. Does nothing when they are already there.
+# junit4 for the Android app's Java core, and Chromium for the report's browser test. Does
+# nothing when they are already there.
 set -euo pipefail
 missing=()
 command -v adb >/dev/null 2>&1 || missing+=(adb)

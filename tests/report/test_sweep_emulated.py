@@ -115,3 +115,14 @@ def test_unknown_delegate_is_a_usage_error(capsys, tiny_export, tmp_path) -> Non
     code = main(["sweep", str(tiny_export), "--delegates", "cpu,tpu"])
     assert code == 2
     assert "unknown tpu" in capsys.readouterr().err
+
+
+def test_models_that_fail_to_load_lose_with_that_reason(capsys, tiny_export, emu,
+                                                         tmp_path) -> None:
+    emu.faults.model_load_fails = True
+    code, out, err = sweep(capsys, tiny_export, emu, tmp_path, "--delegates", "cpu",
+                           "--repeat", "1")
+    assert code == 6
+    assert err.count("failed to load: model_load_failed: could not load the model") == 3
+    html = (tmp_path / "sweep.html").read_text()
+    assert "failed to load" in html and "model_load_failed" in html
