@@ -24,7 +24,7 @@ import json
 import math
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -525,3 +525,47 @@ def enforce_min_psnr(records: Sequence[dict[str, Any]], min_psnr: float | None) 
             hint="ship a more precise variant (fp16 or fp32, or int16x8), try "
             "--gpu-precision fp32, or look at the report's difference heatmaps",
         )
+
+
+AfterRun = Callable[[BenchSession, ModelToBench, dict[str, Any]], dict[str, Any]]
+
+
+def bench_hook(
+    models: Sequence[ModelToBench],
+    config: BenchConfig,
+    quality_images: Path | None,
+    count: int = DEFAULT_QUALITY_SAMPLES,
+) -> AfterRun:
+    """`mobilize bench --check-quality`: the PyTorch references, computed once per export
+    folder before any device is touched, and the call to make after each run."""
+    references: dict[Path, QualityReference] = {}
+    for model in models:
+        folder = export_folder_of(model.path)
+        if folder not in references:
+            references[folder] = prepare_reference(folder, quality_images, count)
+
+    def after_run(
+        session: BenchSession, model: ModelToBench, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        reference = references[export_folder_of(model.path)]
+        return check_record(session, model, config, reference, record)
+
+    return after_run
+
+
+def summary_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per run with quality figures, for the terminal."""
+    lines = []
+    for record in records:
+        quality = record["harness"].get("quality")
+        if not quality:
+            continue
+        psnr = quality["worst_psnr_db"]
+        ssim = quality["mean_ssim"]
+        lines.append(
+            f"quality: {record['model_name']} on {record['result']['config']['delegate']}: "
+            f"worst PSNR {'identical' if psnr is None else f'{psnr:.1f} dB'}, "
+            f"SSIM {'-' if ssim is None else f'{ssim:.4f}'}, "
+            f"max abs error {quality['max_abs_error']:.4g} ({quality['count']} images)"
+        )
+    return lines
