@@ -34,6 +34,7 @@ import numpy as np
 from device_bench import app_contract, ops
 from device_bench.errors import AppError, ModelError
 from device_bench.model_input import METADATA_FILE, ModelToBench
+from device_bench.parse import parse_am_start
 from device_bench.runner import (
     AM_START_TIMEOUT_S,
     BenchConfig,
@@ -354,9 +355,11 @@ def _start_and_wait(
     }
     command += "".join(f" --es {quote(name)} {quote(value)}" for name, value in extras.items())
     started = device.shell(command, AM_START_TIMEOUT_S)
-    if not started.ok or "Error" in started.stdout:
+    am = parse_am_start(started.stdout)
+    if not started.ok or not am.ok:
         raise AppError(
-            f"the benchmark app did not start for the quality pass: {started.stdout.strip()}",
+            "the benchmark app did not start for the quality pass: "
+            f"{am.error or started.stdout.strip()}",
             hint="check the app is installed (`mobilize devices`) or reinstall it with --apk",
             serial=device.serial,
         )
