@@ -1,0 +1,149 @@
+"""Write the model cards (models/README.md) from the committed weights: `python -m models.card`.
+
+Every figure is measured here, in PyTorch fp32 on CPU: parameters, weight file size, MACs at
+256x256 (forward hooks on Conv2d/ConvTranspose2d/Linear), and mean PSNR/SSIM against each
+model's ground truth on the held-out photos (models/data.py). The int8 column is filled by
+benchmarks/export_quality.py from the exported .tflite files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models import metrics
+from models.train import MODULES, ModelName
+from models.weights import WEIGHTS_DIR, load_pretrained, read_manifest, weight_path
+
+CARD = Path(__file__).resolve().parent / "README.md"
+TASK_TEXT = {
+    "cartoon": "photo -> cartoon (models/stylize.py: cartoon)",
+    "sketch": "photo -> pencil sketch (stylize.sketch)",
+    "super_resolution_x3": "x3 super-resolution of bicubic-downscaled photos",
+    "color_transfer": "content + style -> colour transfer (stylize.color_transfer)",
+}
+BASELINE_TEXT = {
+    "cartoon": "unchanged photo", "sketch": "unchanged photo",
+    "super_resolution_x3": "bicubic x3", "color_transfer": "unchanged content",
+}
+
+
+@dataclass(frozen=True)
+class CardRow:
+    name: str
+    task: str
+    parameters: int
+    size_bytes: int
+    macs: int
+    quality: metrics.Quality
+    baseline: metrics.Quality
+    sha256: str
+    record: dict[str, object]
+
+
+def _inputs_at(module: object, size: int) -> tuple[torch.Tensor, ...]:
+    shapes = [spec.shape for spec in module.INPUTS]  # type: ignore[attr-defined]
+    if module.TASK == "super_resolution_x3":  # type: ignore[attr-defined]
+        return tuple(torch.rand(s[0], s[1], size // 3, size // 3) for s in shapes)
+    return tuple(torch.rand(s[0], s[1], size, size) for s in shapes)
+
+
+def measure(name: str, module_name: str | None = None) -> CardRow:
+    """Figures for weights `name` (the architecture of `module_name`, default the same)."""
+    module = importlib.import_module(f"models.{module_name or name}")
+    model = load_pretrained(name, module.build(pretrained=False))
+    record_path = WEIGHTS_DIR / f"{name}.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    return CardRow(
+        name=name, task=module.TASK, parameters=metrics.count_parameters(model),
+        size_bytes=weight_path(name).stat().st_size,
+        macs=metrics.count_macs(model, *_inputs_at(module, 256)),
+        quality=metrics.heldout_quality(model, module.TASK, module.OUTPUT_RANGE.low),
+        baseline=metrics.baseline_quality(module.TASK), sha256=read_manifest()[name],
+        record=record)
+
+
+def _row(row: CardRow) -> str:
+    trained = f"{row.record.get('steps', '?')} steps, {row.record.get('device', '?')}"
+    return (f"| {row.name} | {TASK_TEXT[row.task]} | {row.parameters:,} | "
+            f"{row.size_bytes / 1024:.0f} KB | {row.macs / 1e6:,.0f} M | "
+            f"{row.quality.psnr:.2f} / {row.quality.ssim:.3f} | "
+            f"{row.baseline.psnr:.2f} / {row.baseline.ssim:.3f} ({BASELINE_TEXT[row.task]}) | "
+            f"see note | {trained} |")
+
+
+def render(rows: list[CardRow], ablation: CardRow | None) -> str:
+    header = (
+        "| model | task (ground truth) | parameters | fp32 file | MACs @256x256 | "
+        "PSNR dB / SSIM, PyTorch fp32 | baseline PSNR / SSIM | after tflite-int8 | trained |\n"
+        "|---|---|---|---|---|---|---|---|---|")
+    lines = [_GENERATED, "", "# Model cards", "", _INTRO, "", header]
+    lines += [_row(row) for row in rows]
+    lines += ["", _NOTES, "", "## Weights (sha256)", "",
+              "| file | sha256 |", "|---|---|"]
+    lines += [f"| weights/{r.name}.pt | `{r.sha256}` |" for r in rows + ([ablation] if ablation
+                                                                         else [])]
+    if ablation is not None:
+        teacher = next(r for r in rows if r.name == "fast_style")
+        student = next(r for r in rows if r.name == "style_student")
+        lines += ["", "## Compression: fast_style -> style_student", "",
+                  "| step | parameters | fp32 file | MACs @256 | held-out PSNR / SSIM |",
+                  "|---|---|---|---|---|"]
+        for label, row in (("teacher (fast_style)", teacher),
+                           ("separable student, trained on ground truth alone", ablation),
+                           ("separable student, + distillation (style_student)", student)):
+            lines.append(f"| {label} | {row.parameters:,} | {row.size_bytes / 1024:.0f} KB | "
+                         f"{row.macs / 1e6:,.0f} M | {row.quality.psnr:.2f} / "
+                         f"{row.quality.ssim:.3f} |")
+        lines += ["", _COMPRESSION]
+    return "\n".join(lines) + "\n"
+
+
+_GENERATED = "<!-- written by `python -m models.card`; edit models/card.py, not this file -->"
+_INTRO = """\
+Small image generators with weights trained in this project (`python -m models.train NAME`).
+Quality is the mean over the held-out photos of models/data.py (`chelsea`, `rocket`,
+`gravel`, `coins`, never trained on), 256x256 squares (ESPCN: 258x258 from 86x86), against
+each model's computable ground truth (models/stylize.py). Outputs in [-1, 1] are mapped to
+[0, 1] before scoring. The baseline column says what doing nothing scores against the same
+target, so a model's figure can be read against it."""
+_NOTES = """\
+Notes
+- after tflite-int8: filled by `benchmarks/export_quality.py` (the exporter's benchmark) from
+  the exported .tflite run in the TFLite interpreter; the int8 file size comes from there too.
+- MACs count Conv2d, ConvTranspose2d and Linear only (norms, activations, resizes excluded).
+- fast_style keeps InstanceNorm inside its residual branches only: with InstanceNorm after
+  every conv (Johnson's layout) it reached 20.22 dB / 0.701, because per-image normalization
+  erases the colour levels that the cartoon grade and posterization act on.
+- adain is trained on random crop pairs; its ground truth is Reinhard-style transfer of
+  per-channel mean/std in YCbCr (an honest, exact target; not a learned artistic style).
+- Figures from the weights trained on an H100 with torch 2.11; retraining on CPU with the same
+  seed gives different (not bit-identical) weights."""
+_COMPRESSION = """\
+Distillation: output L1 to the teacher plus feature MSE at the encoder and residual-body
+outputs through 1x1 adapters (48 -> 64 channels, dropped after training), on top of L1 to
+the ground truth (models/train.py: Distiller). Both students: same seed, steps and data.
+Structured channel pruning and quantization-aware fine-tuning were not done (time); the
+exporter's int8 path (issue 7) is where post-training quantization is measured."""
+
+
+def write_card(path: Path = CARD) -> str:
+    rows = [measure(name.value) for name in ModelName if name in MODULES]
+    ablation = measure("style_student_plain", "style_student") \
+        if "style_student_plain" in read_manifest() else None
+    text = render(rows, ablation)
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temp, path)
+    return text
+
+
+if __name__ == "__main__":
+    print(write_card())
