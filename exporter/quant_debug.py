@@ -87,6 +87,7 @@ def _finite(value: float) -> float | None:
 
 
 def debug_quantization(source: Path | str | Any, representative_dataset: Dataset, *,
+                       ranges: RangeOptions | None = None,
                        signature_key: str = DEFAULT_SIGNATURE) -> list[LayerQuantError]:
     """Per-layer int8 error, worst first.
 
@@ -95,15 +96,27 @@ def debug_quantization(source: Path | str | Any, representative_dataset: Dataset
     for int8 with its representative dataset (the debugger changes its settings, so do not
     reuse it). representative_dataset yields one sample per call, as a dict keyed by
     signature input name (what the converter takes) or a list in the model's input order.
+    ranges: with a SavedModel folder, debug the model `quantize_with_ranges` makes with
+    these options (the one exported), instead of the converter's min/max ranges.
     """
     import tensorflow as tf
 
-    converter = (int8_converter(source, representative_dataset, signature_key)
-                 if isinstance(source, (str, Path)) else source)
     try:
-        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
-                                        debug_dataset=_unused_dataset)
-        order = _input_order(debugger.quant_model, signature_key)
+        if ranges is not None:
+            if not isinstance(source, (str, Path)):
+                raise ConversionError("range options need a SavedModel folder as the source",
+                                      hint="pass the SavedModel path, not a converter")
+            debug_model = _quantized(source, representative_dataset, ranges, signature_key,
+                                     numeric_verify=True)
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                quant_debug_model_content=debug_model, debug_dataset=_unused_dataset)
+        else:
+            converter = (int8_converter(source, representative_dataset, signature_key)
+                         if isinstance(source, (str, Path)) else source)
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=_unused_dataset)
+            debug_model = debugger.quant_model
+        order = _input_order(debug_model, signature_key)
         debugger._data_gen = _as_lists(representative_dataset, order)  # noqa: SLF001
         debugger.run()
         dump = io.StringIO()
@@ -264,19 +277,8 @@ def quantize_with_ranges(saved_model: Path | str, representative_dataset: Datase
     statistics (tensors without a spatial extent, e.g. a (1, 1, 1, C) variance) keep the
     min/max over all samples: clipping a variance sends RSQRT far off.
     """
-    import tensorflow as tf
-    from tensorflow.lite.python import convert
-
-    converter = int8_converter(saved_model, representative_dataset, signature_key)
-    converter._experimental_calibrate_only = True  # noqa: SLF001 - the debugger does the same
     try:
-        calibrated = converter.convert()
-        if options.estimator is not RangeEstimator.MIN_MAX:
-            extremes = _per_sample_extremes(calibrated, representative_dataset, signature_key)
-            calibrated = _with_ranges(calibrated, extremes, options.quantile)
-        io_type = {IoType.INT8: tf.int8, IoType.UINT8: tf.uint8, IoType.FLOAT: tf.float32}[io]
-        return convert.mlir_quantize(calibrated, input_data_type=io_type,
-                                     output_data_type=io_type)
+        return _quantized(saved_model, representative_dataset, options, signature_key, io=io)
     except ConversionError:
         raise
     except Exception as error:  # converter and interpreter raise many types; one message
@@ -285,6 +287,25 @@ def quantize_with_ranges(saved_model: Path | str, representative_dataset: Datase
                               f"failed: {first_line}",
                               hint="check that the samples match the model's inputs; the "
                               "converter's own ranges: --target tflite-int8 alone") from error
+
+
+def _quantized(saved_model: Path | str, dataset: Dataset, options: RangeOptions,
+               signature_key: str, io: IoType = IoType.FLOAT,
+               numeric_verify: bool = False) -> bytes:
+    """Calibrate with the converter, set the ranges, quantize with the converter's quantizer
+    (with NumericVerify ops after each layer for the debugger when numeric_verify)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
+    converter = int8_converter(saved_model, dataset, signature_key)
+    converter._experimental_calibrate_only = True  # noqa: SLF001 - the debugger does the same
+    calibrated = converter.convert()
+    if options.estimator is not RangeEstimator.MIN_MAX:
+        extremes = _per_sample_extremes(calibrated, dataset, signature_key)
+        calibrated = _with_ranges(calibrated, extremes, options.quantile)
+    io_type = {IoType.INT8: tf.int8, IoType.UINT8: tf.uint8, IoType.FLOAT: tf.float32}[io]
+    return convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
+                                 enable_numeric_verify=numeric_verify)
 
 
 @dataclass(frozen=True)

@@ -231,3 +231,22 @@ def test_float_io_keeps_an_integer_body(saved_model: Path) -> None:
 def test_a_quantile_outside_0_1_is_refused() -> None:
     with pytest.raises(ValueError, match="quantile"):
         RangeOptions(quantile=1.5)
+
+
+def test_the_report_can_describe_the_model_exported_with_robust_ranges(conv_model: Path) -> None:
+    data = _images(8, loud_first=True)
+    default = {x.tensor_name: x for x in debug_quantization(conv_model, data)}
+    robust = {x.tensor_name: x for x in debug_quantization(conv_model, data,
+                                                           ranges=RangeOptions(quantile=0.5))}
+    assert set(robust) == set(default)
+    convs = [name for name, layer in robust.items() if layer.op_name == "CONV_2D"]
+    assert len(convs) == 2
+    # the loud sample set every range under min/max; the median ranges are ~30x tighter
+    for name in convs:
+        assert robust[name].scale < 0.2 * default[name].scale
+
+
+def test_range_options_need_a_saved_model(saved_model: Path) -> None:
+    converter = int8_converter(saved_model, _dataset(2))
+    with pytest.raises(ConversionError, match="SavedModel folder"):
+        debug_quantization(converter, _dataset(2), ranges=RangeOptions())
