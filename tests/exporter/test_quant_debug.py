@@ -221,11 +221,15 @@ def test_sample_quantile_ranges_ignore_one_unusual_sample(conv_model: Path) -> N
             < 0.2 * _rmse_against_float(conv_model, min_max, held_out))
 
 
-def test_float_io_keeps_an_integer_body(saved_model: Path) -> None:
-    model = quantize_with_ranges(saved_model, _dataset(8), io=IoType.FLOAT)
+@pytest.mark.parametrize(("io_type", "dtype"), [(IoType.FLOAT, "float32"),
+                                                (IoType.UINT8, "uint8")])
+def test_other_io_types_keep_an_integer_body(conv_model: Path, io_type: IoType,
+                                             dtype: str) -> None:
+    model = quantize_with_ranges(conv_model, _images(8), io=io_type)
     graph = inspect_graph(model)
     assert graph.fully_integer  # QUANTIZE/DEQUANTIZE at the edges only
-    assert [t.dtype for t in graph.outputs] == ["float32"]
+    assert [t.dtype for t in graph.inputs] == [dtype]
+    assert [t.dtype for t in graph.outputs] == [dtype]
 
 
 def test_a_quantile_outside_0_1_is_refused() -> None:
