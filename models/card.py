@@ -19,7 +19,7 @@ import torch
 
 from models import metrics
 from models.train import MODULES, ModelName
-from models.weights import WEIGHTS_DIR, load_pretrained, read_manifest, weight_path
+from models.weights import load_pretrained, read_manifest, record_path, weight_path
 
 CARD = Path(__file__).resolve().parent / "README.md"
 TASK_TEXT = {
@@ -58,8 +58,8 @@ def measure(name: str, module_name: str | None = None) -> CardRow:
     """Figures for weights `name` (the architecture of `module_name`, default the same)."""
     module = importlib.import_module(f"models.{module_name or name}")
     model = load_pretrained(name, module.build(pretrained=False))
-    record_path = WEIGHTS_DIR / f"{name}.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record_file = record_path(name)
+    record = json.loads(record_file.read_text()) if record_file.exists() else {}
     return CardRow(
         name=name, task=module.TASK, parameters=metrics.count_parameters(model),
         size_bytes=weight_path(name).stat().st_size,

@@ -2,7 +2,8 @@
 PixelShuffle(3). Trained on bicubic-downscaled crops of the training photos.
 
 Input: the low-resolution RGB in [0, 1], 1x3x86x86 (-> 258x258 output; any size works).
-Output: RGB in [0, 1] (not clamped, so it may overshoot a little).
+Output: RGB in [0, 1], clipped (a parameter-free Hardtanh, added after training: on noisy
+inputs the sharpening overshoots, and a photo's values never leave [0, 1]).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class ESPCN(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(3, 64, 5, padding=2), nn.Tanh(),
             nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
-            nn.Conv2d(32, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+            nn.Conv2d(32, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale),
+            nn.Hardtanh(0.0, 1.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

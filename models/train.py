@@ -22,7 +22,7 @@ from torch import nn
 
 from exporter.errors import MobilizeError
 from models import adain, data, espcn, fast_style, metrics, style_student, stylize, tiny_style, unet
-from models.weights import WEIGHTS_DIR, save_weights
+from models.weights import record_path, save_weights
 
 SEED = 20261123
 
@@ -165,7 +165,7 @@ def train(cfg: TrainConfig) -> dict[str, object]:
         loss.backward()
         optimizer.step()
         schedule.step()
-        loss_value = float(loss)
+        loss_value = loss.item()
         if step % max(1, cfg.steps // 10) == 0 or step == cfg.steps - 1:
             print(f"{cfg.name} step {step + 1}/{cfg.steps} loss {loss_value:.4f}", flush=True)
     seconds = time.perf_counter() - started
@@ -177,7 +177,7 @@ def train(cfg: TrainConfig) -> dict[str, object]:
               "seed": SEED, "seconds": round(seconds, 1), "final_loss": round(loss_value, 4),
               "heldout_psnr": round(quality.psnr, 2), "heldout_ssim": round(quality.ssim, 4),
               "sha256": digest, "torch": torch.__version__}
-    path = WEIGHTS_DIR / f"{name}.json"
+    path = record_path(name)
     temp = path.with_suffix(".json.tmp")
     temp.write_text(json.dumps(record, indent=2) + "\n")
     temp.replace(path)

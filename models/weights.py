@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -19,7 +20,6 @@ import torch
 from exporter.errors import MobilizeError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
 class WeightsError(MobilizeError):
@@ -30,14 +30,23 @@ def weight_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.pt"
 
 
+def record_path(name: str) -> Path:
+    """The training record (steps, device, seconds, held-out quality) beside the weights."""
+    return WEIGHTS_DIR / f"{name}.json"
+
+
+def manifest_path() -> Path:
+    return WEIGHTS_DIR / "manifest.json"
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_manifest() -> dict[str, str]:
-    if not MANIFEST.exists():
+    if not manifest_path().exists():
         return {}
-    return json.loads(MANIFEST.read_text())
+    return json.loads(manifest_path().read_text())
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -45,18 +54,19 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "wb") as stream:
         stream.write(data)
+    os.chmod(temp, 0o644)  # mkstemp makes it private; weights are shared files
     os.replace(temp, path)
 
 
 def save_weights(name: str, module: torch.nn.Module) -> str:
     """Write `weights/<name>.pt` and record its sha256 in the manifest; return the hash."""
     path = weight_path(name)
-    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=WEIGHTS_DIR, suffix=".tmp")
-    os.close(handle)
     state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
-    torch.save(state, temp)
-    os.replace(temp, path)
+    # Through a buffer: torch.save names the archive after the file it writes, so saving
+    # to a temp file directly would put the temp name (and a new hash) into every save.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _atomic_write_bytes(path, buffer.getvalue())
     digest = sha256_of(path)
     # Several trainings may finish at once (one GPU, several processes): the lock keeps
     # their read-modify-write of the manifest from losing an entry.
@@ -64,7 +74,7 @@ def save_weights(name: str, module: torch.nn.Module) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = read_manifest()
         manifest[name] = digest
-        _atomic_write_bytes(MANIFEST, (json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _atomic_write_bytes(manifest_path(), (json.dumps(manifest, indent=2, sort_keys=True) + "\n")
                             .encode())
     return digest
 
