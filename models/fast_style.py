@@ -27,14 +27,16 @@ RES_BLOCKS = 5
 
 
 class FastStyle(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, inner: int = CHANNELS[-1]) -> None:
+        """`inner`: width inside each residual branch (models/prune.py narrows it)."""
         super().__init__()
         c1, c2, c3 = CHANNELS
         self.encoder = nn.Sequential(
             ConvNormAct(3, c1, 9, norm=None), ConvNormAct(c1, c2, 3, 2, norm=None),
             ConvNormAct(c2, c3, 3, 2, norm=None))
         self.body = nn.Sequential(*[
-            Residual(nn.Sequential(ConvNormAct(c3, c3, 3), ConvNormAct(c3, c3, 3, act=False)))
+            Residual(nn.Sequential(ConvNormAct(c3, inner, 3),
+                                   ConvNormAct(inner, c3, 3, act=False)))
             for _ in range(RES_BLOCKS)])
         self.decoder = nn.Sequential(
             UpConv(ConvNormAct(c3, c2, 3, norm=None)), UpConv(ConvNormAct(c2, c1, 3, norm=None)),

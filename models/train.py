@@ -134,14 +134,16 @@ class Distiller(nn.Module):
         return s_out, F.l1_loss(s_out, t_out) + 0.5 * feature_loss
 
 
-def train(cfg: TrainConfig) -> dict[str, object]:
+def train(cfg: TrainConfig, initial: nn.Module | None = None) -> dict[str, object]:
+    """Train `cfg.name` from scratch, or fine-tune `initial` (e.g. a pruned net) if given."""
     torch.manual_seed(SEED)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     rng = np.random.default_rng(SEED)
     device = torch.device(cfg.device.value)
     module = MODULES[cfg.name]
-    model = module.build(pretrained=False).train().to(device)
+    model = (initial if initial is not None else module.build(pretrained=False))
+    model = model.train().to(device)
     distiller = None
     if cfg.name is ModelName.STYLE_STUDENT and cfg.distill:
         distiller = Distiller(fast_style.build(pretrained=True), model).to(device)
