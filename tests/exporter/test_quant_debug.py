@@ -24,6 +24,7 @@ from exporter.quant_debug import (
     debug_quantization,
     int8_converter,
     layers_to_keep,
+    quantize_choosing_ranges,
     quantize_with_ranges,
     render_table,
     selective_quantized_model,
@@ -254,3 +255,20 @@ def test_range_options_need_a_saved_model(saved_model: Path) -> None:
     converter = int8_converter(saved_model, _dataset(2))
     with pytest.raises(ConversionError, match="SavedModel folder"):
         debug_quantization(converter, _dataset(2), ranges=RangeOptions())
+
+
+def test_the_chosen_quantile_is_the_one_closest_to_float(conv_model: Path) -> None:
+    choice = quantize_choosing_ranges(conv_model, _images(8, loud_first=True),
+                                      _images(3, seed=20), quantiles=(0.5, 1.0))
+    assert set(choice.rmse_by_quantile) == {0.5, 1.0}
+    # quantile 1.0 is min/max: the loud calibration sample's range, far from the typical one
+    assert choice.options.quantile == 0.5
+    assert choice.rmse_by_quantile[0.5] < choice.rmse_by_quantile[1.0]
+    graph = inspect_graph(choice.model)
+    assert graph.fully_integer and [t.dtype for t in graph.inputs] == ["int8"]
+    # the returned model is the chosen one: its error on other samples is the low one
+    assert (_rmse_against_float(conv_model, choice.model, range(30, 33))
+            < 0.5 * _rmse_against_float(
+                conv_model, quantize_with_ranges(conv_model, _images(8, loud_first=True),
+                                                 RangeOptions(RangeEstimator.MIN_MAX)),
+                range(30, 33)))
