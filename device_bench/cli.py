@@ -141,6 +141,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --baseline: exit non-zero when slower by more than this",
     )
     bench.add_argument("--all-devices", action="store_true", help="bench on every device")
+    bench.add_argument(
+        "--check-quality",
+        action="store_true",
+        help="also run held-out inputs on the phone and compare with PyTorch (export folders)",
+    )
+    bench.add_argument(
+        "--quality-images", type=Path, help="held-out inputs for --check-quality (png/jpg or .npy)"
+    )
+    bench.add_argument(
+        "--min-psnr", type=float, metavar="DB", help="with --check-quality: exit 6 below this"
+    )
     _add_device_options(bench)
     bench.set_defaults(handler=cmd_bench)
 
@@ -313,6 +324,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     db_path: Path = args.db or default_db_path()
     baseline = _load_baseline(db_path, args.baseline) if args.baseline else None
     models = resolve_models(args.models, args.target)
+    after_run = _quality_hook(args, models, config)
     options = _connect_options(args)
     serials = _serials(args, options, all_devices=args.all_devices)
     schedule = [model for _ in range(args.repeat) for model in models]  # A B A B
@@ -324,7 +336,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     outcomes = _parallel(
         serials,
         lambda serial: bench_on_device(
-            serial, schedule, config, harness, options, args.lock_timeout, save
+            serial, schedule, config, harness, options, args.lock_timeout, save, after_run
         ),
     )
     records = [record for outcome in outcomes for record in outcome.records]
@@ -333,13 +345,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for record in records:
             for warning in record["harness"]["warnings"]:
                 announce(f"warning: [{record['serial']}] {record['model_name']}: {warning}")
+        if args.check_quality:
+            from device_bench.quality import summary_lines
+
+            for line in summary_lines(records):
+                announce(line)
     if args.json:
         write_json(args.json, {"runs": records})
     _raise_device_errors(outcomes)
     _raise_failed_runs(records)
+    if args.check_quality:
+        from device_bench.quality import enforce_min_psnr
+
+        enforce_min_psnr(records, args.min_psnr)
     if baseline is not None:
         _check_regressions(baseline, records, allowed)
     return 0
+
+
+def _quality_hook(
+    args: argparse.Namespace, models: Sequence[ModelToBench], config: BenchConfig
+) -> Callable[[BenchSession, ModelToBench, dict[str, Any]], dict[str, Any]] | None:
+    """--check-quality: PyTorch references computed before any device is touched (the
+    quality module imports torch, so only then)."""
+    if not args.check_quality:
+        if args.min_psnr is not None or args.quality_images is not None:
+            raise UsageError(
+                "--min-psnr and --quality-images need --check-quality",
+                hint="add --check-quality to compare the phone's output with PyTorch",
+            )
+        return None
+    from device_bench.quality import bench_hook
+
+    return bench_hook(models, config, args.quality_images)
 
 
 def bench_on_device(
@@ -350,6 +388,7 @@ def bench_on_device(
     options: ConnectOptions,
     lock_timeout: float,
     save: Callable[[dict[str, Any]], None],
+    after_run: Callable[[BenchSession, ModelToBench, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> DeviceOutcome:
     """One device's worker: hold its lock, run the schedule, save each run as it ends."""
     outcome = DeviceOutcome(serial)
@@ -365,6 +404,8 @@ def bench_on_device(
                         f"[{serial}] {model.name}: {config.delegate.value}, {config.num_runs} runs"
                     )
                     record = session.run(model, config)
+                    if after_run is not None:  # --check-quality: the phone's output vs PyTorch
+                        record = after_run(session, model, record)
                     save(record)
                     outcome.records.append(record)
             finally:
