@@ -6,6 +6,7 @@ that both sides spell them the same way.
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 PACKAGE = "dev.mobilize.bench"
@@ -64,3 +65,32 @@ FAILURE_STATUSES = (
     "inference_failed",
     "out_of_memory",
 )
+
+
+class ThermalStatus(enum.IntEnum):
+    """PowerManager.THERMAL_STATUS_* levels, as `dumpsys thermalservice` prints them.
+
+    The phone (real or emulated), the app and the harness all speak these levels; the
+    result schema spells them with `label` (none, light, ...).
+    """
+
+    NONE = 0
+    LIGHT = 1
+    MODERATE = 2
+    SEVERE = 3
+    CRITICAL = 4
+    EMERGENCY = 5
+    SHUTDOWN = 6
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str | None) -> ThermalStatus | None:
+        if label is None:
+            return None
+        try:
+            return cls[label.upper()]
+        except KeyError:
+            return None

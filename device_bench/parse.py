@@ -6,37 +6,12 @@ talks to a device, so each is tested on captured output (tests/device_bench/test
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
+from device_bench.app_contract import ThermalStatus
+
 _GETPROP_LINE = re.compile(r"^\[(?P<key>[^\]]+)\]:\s*\[(?P<value>.*)\]\s*$")
-
-
-class ThermalStatus(enum.IntEnum):
-    """PowerManager.THERMAL_STATUS_* values, as `dumpsys thermalservice` prints them."""
-
-    NONE = 0
-    LIGHT = 1
-    MODERATE = 2
-    SEVERE = 3
-    CRITICAL = 4
-    EMERGENCY = 5
-    SHUTDOWN = 6
-
-    @property
-    def label(self) -> str:
-        """The spelling the result schema uses (none, light, ...)."""
-        return self.name.lower()
-
-    @classmethod
-    def from_label(cls, label: str | None) -> ThermalStatus | None:
-        if label is None:
-            return None
-        try:
-            return cls[label.upper()]
-        except KeyError:
-            return None
 
 
 @dataclass(frozen=True)

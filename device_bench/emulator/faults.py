@@ -8,24 +8,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from enum import IntEnum
 
-
-class ThermalStatus(IntEnum):
-    """PowerManager's thermal status levels, as `dumpsys thermalservice` prints them."""
-
-    NONE = 0
-    LIGHT = 1
-    MODERATE = 2
-    SEVERE = 3
-    CRITICAL = 4
-    EMERGENCY = 5
-    SHUTDOWN = 6
-
-    @property
-    def label(self) -> str:
-        """The name the result JSON uses (bench_result.schema.json thermal_status)."""
-        return self.name.lower()
+from device_bench.app_contract import ThermalStatus
 
 
 @dataclass
