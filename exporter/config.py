@@ -17,7 +17,9 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # ONNX rewrites before onnx2tf (exporter/onnx_rewrites.py). Decomposing InstanceNorm is on by
 # default: same float output, and measured better int8 (Johnson 24.0 -> 28.4 dB, CycleGAN
 # 20.0 -> 21.9 dB at 256x256), faster int8, and int16x8 that runs (docs/benchmarks.md).
-DEFAULT_ONNX_PASSES = ("constants_to_initializers", "decompose_instance_norm")
+# sqrt_as_rsqrt: AdaIN's bare SQRT has no 16x8 kernel; through RSQRT int16x8 converts and runs
+# (float output unchanged; issue 7's research, /work/scratch/int8/REPORT.md).
+DEFAULT_ONNX_PASSES = ("constants_to_initializers", "decompose_instance_norm", "sqrt_as_rsqrt")
 
 
 class Target(StrEnum):

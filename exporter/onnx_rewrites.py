@@ -110,9 +110,19 @@ def decompose_instance_norm(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def sqrt_as_rsqrt(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A Sqrt used as a factor (AdaIN's style std) through RSQRT, so int16x8 converts and
+    runs; see exporter/onnx_rewrites_int8.py. Imported here, not at the top: that module
+    builds on this one."""
+    from exporter.onnx_rewrites_int8 import sqrt_as_rsqrt as rewrite
+
+    return rewrite(model)
+
+
 REWRITE_PASSES: dict[str, RewritePass] = {
     "constants_to_initializers": constants_to_initializers,
     "decompose_instance_norm": decompose_instance_norm,
+    "sqrt_as_rsqrt": sqrt_as_rsqrt,
 }
 
 
