@@ -112,14 +112,9 @@ def _interactive(session: ShellSession, stream: Stream, stdout, stderr, pty: boo
         data = stream.read_some()
         if not data:
             return _run_rest(session, pending, stdout, stderr)
-        pending += data.replace(b"\r", b"\n")
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            session.run(line.decode("utf-8", "replace"), stdout, stderr)
-            if session.variables.get("__exit__") is not None:
-                return session.last_status
-            if pty:
-                stdout.write(_prompt(session))
+        pending, exited = _run_complete_lines(session, pending + data, stdout, stderr, pty)
+        if exited:
+            return session.last_status
 
 
 def _interactive_v2(session: ShellSession, stream: Stream, stdout, stderr, pty: bool) -> int:
@@ -136,14 +131,24 @@ def _interactive_v2(session: ShellSession, stream: Stream, stdout, stderr, pty: 
             return _run_rest(session, pending, stdout, stderr)
         if packet_id != ShellPacket.STDIN:
             continue
-        pending += data.replace(b"\r", b"\n")
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            session.run(line.decode("utf-8", "replace"), stdout, stderr)
-            if session.variables.get("__exit__") is not None:
-                return session.last_status
-            if pty:
-                stdout.write(_prompt(session))
+        pending, exited = _run_complete_lines(session, pending + data, stdout, stderr, pty)
+        if exited:
+            return session.last_status
+
+
+def _run_complete_lines(
+    session: ShellSession, pending: bytes, stdout, stderr, pty: bool
+) -> tuple[bytes, bool]:
+    """Run every complete line typed so far; the unfinished rest, and whether `exit` ran."""
+    pending = pending.replace(b"\r", b"\n")
+    while b"\n" in pending:
+        line, pending = pending.split(b"\n", 1)
+        session.run(line.decode("utf-8", "replace"), stdout, stderr)
+        if session.variables.get("__exit__") is not None:
+            return pending, True
+        if pty:
+            stdout.write(_prompt(session))
+    return pending, False
 
 
 def _run_rest(session: ShellSession, pending: bytes, stdout, stderr) -> int:

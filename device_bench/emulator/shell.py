@@ -126,6 +126,16 @@ def tokenize(line: str) -> list[Word | Operator]:
             return None, start
         return Variable(line[start:end]), end
 
+    def expand_dollar(start: int) -> int:
+        """`$NAME` or `${NAME}` at start: a Variable part; a lone `$` stays literal."""
+        variable, after = read_variable(start + 1)
+        if variable is None:
+            literal.append("$")
+            return start + 1
+        flush_literal()
+        parts.append(variable)
+        return after
+
     while i < len(line):
         char = line[i]
         if char in " \t":
@@ -178,14 +188,7 @@ def tokenize(line: str) -> list[Word | Operator]:
                     literal.append(line[i + 1])
                     i += 2
                 elif c == "$":
-                    variable, after = read_variable(i + 1)
-                    if variable is None:
-                        literal.append("$")
-                        i += 1
-                    else:
-                        flush_literal()
-                        parts.append(variable)
-                        i = after
+                    i = expand_dollar(i)
                 else:
                     literal.append(c)
                     i += 1
@@ -195,14 +198,7 @@ def tokenize(line: str) -> list[Word | Operator]:
             i += 2
             quoted = True
         elif char == "$":
-            variable, after = read_variable(i + 1)
-            if variable is None:
-                literal.append("$")
-                i += 1
-            else:
-                flush_literal()
-                parts.append(variable)
-                i = after
+            i = expand_dollar(i)
         elif char == "`":
             raise ShellSyntaxError("command substitution is not supported")
         else:
