@@ -51,14 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-psnr",
         type=float,
         default=None,
+        metavar="DB",
         help="dB of the phone's output vs PyTorch a variant must keep (default: the export's "
         f"--min-psnr, else {DEFAULT_MIN_PSNR_DB:g})",
     )
     sweep.add_argument(
-        "--report", type=Path, help=f"HTML report (default: EXPORT_DIR/{DEFAULT_REPORT_NAME})"
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help=f"HTML report (default: EXPORT_DIR/{DEFAULT_REPORT_NAME})",
     )
     sweep.add_argument(
-        "--quality-images", type=Path, help="held-out inputs (png/jpg folder or .npy)"
+        "--quality-images", type=Path, metavar="DIR", help="held-out inputs (png/jpg or .npy)"
     )
     sweep.add_argument("--quality-samples", type=int, default=DEFAULT_QUALITY_SAMPLES)
     sweep.add_argument("--threads", type=int, default=4)
@@ -77,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     report = subparsers.add_parser("report", help="an HTML report of stored runs")
     report.add_argument("runs", nargs="+", metavar="RUN_ID")
-    report.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    report.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the HTML file to write"
+    )
     report.add_argument("--title", default="mobilize benchmark report")
     report.add_argument("--db", type=Path, default=None, help=f"default: {default_db_path()}")
     report.set_defaults(handler=cmd_report)
