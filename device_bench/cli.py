@@ -375,6 +375,12 @@ def _quality_hook(
                 hint="add --check-quality to compare the phone's output with PyTorch",
             )
         return None
+    if RunnerKind(args.runner) is not RunnerKind.APP:
+        raise UsageError(
+            "--check-quality runs the held-out inputs through the bundled app; "
+            "benchmark_model writes no outputs",
+            hint="drop --runner benchmark-model, or bench quality in a separate app run",
+        )
     from device_bench.quality import bench_hook
 
     return bench_hook(models, config, args.quality_images)

@@ -68,3 +68,12 @@ def test_min_psnr_without_check_quality_is_a_usage_error(capsys, tiny_export, em
     code, _, err = bench(capsys, tiny_export, emu, tmp_path, "--min-psnr", "30")
     assert code == 2
     assert "--min-psnr and --quality-images need --check-quality" in err
+
+
+def test_benchmark_model_runner_cannot_check_quality(capsys, tiny_export, emu, tmp_path) -> None:
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"\x7fELF")
+    code, _, err = bench(capsys, tiny_export, emu, tmp_path, "--check-quality", "--runner",
+                         "benchmark-model", "--binary", str(binary))
+    assert code == 2
+    assert "benchmark_model writes no outputs" in err
