@@ -49,6 +49,16 @@ class IoType(StrEnum):
     FLOAT = "float"
 
 
+class Int8Ranges(StrEnum):
+    """How tflite-int8 takes each activation's range from the calibration samples (issue 7)."""
+
+    MINMAX = "minmax"  # the converter's own: min and max over every sample
+    QUANTILE = "quantile"  # the median over samples of each sample's own min/max
+    # The quantile (0.35/0.5/0.75) whose int8 output is closest to float on validation
+    # samples split off the calibration samples (never the held-out verification set).
+    AUTO = "auto"
+
+
 class Layout(StrEnum):
     NCHW = "NCHW"
     NHWC = "NHWC"
@@ -86,6 +96,7 @@ class QuantConfig:
     target: Target
     io: IoType = IoType.INT8
     calib_samples: int = DEFAULT_CALIB_SAMPLES
+    int8_ranges: Int8Ranges = Int8Ranges.AUTO
     # Extra TFLiteConverter attributes set after ours, e.g.
     # (("_experimental_disable_per_channel", True),): a plug for quantization experiments.
     converter_flags: tuple[tuple[str, object], ...] = ()
@@ -119,6 +130,8 @@ class ExportConfig:
     onnx_passes: tuple[str, ...] = DEFAULT_ONNX_PASSES
     min_psnr: float | None = None
     converter_flags: tuple[tuple[str, object], ...] = ()
+    int8_ranges: Int8Ranges = Int8Ranges.AUTO
+    debug_quant: bool = False  # per-layer int8 error report for tflite-int8
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -127,7 +140,10 @@ class ExportConfig:
             raise UsageError("--verify-samples must be at least 1", hint="e.g. --verify-samples 4")
         if self.calib_samples < 1:
             raise UsageError("--calib-samples must be at least 1", hint="e.g. --calib-samples 32")
+        if self.debug_quant and Target.INT8 not in self.targets:
+            raise UsageError("--debug-quant reports the int8 error per layer of tflite-int8",
+                             hint="add --target tflite-int8")
 
     def quant_config(self, target: Target) -> QuantConfig:
         return QuantConfig(target=target, io=self.io, calib_samples=self.calib_samples,
-                           converter_flags=self.converter_flags)
+                           int8_ranges=self.int8_ranges, converter_flags=self.converter_flags)

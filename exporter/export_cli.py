@@ -18,6 +18,7 @@ from exporter.config import (
     DEFAULT_VERIFY_SAMPLES,
     CalibSource,
     ExportConfig,
+    Int8Ranges,
     IoType,
     Target,
 )
@@ -74,6 +75,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--io", choices=[t.value for t in IoType], default=IoType.INT8.value,
                         help="input/output type of tflite-int8 (uint8 for camera frames, float "
                         "to keep float I/O); default int8")
+    parser.add_argument("--int8-ranges", choices=[r.value for r in Int8Ranges],
+                        default=Int8Ranges.AUTO.value,
+                        help="activation ranges of tflite-int8: minmax (the converter's own, "
+                        "over all samples), quantile (median of each sample's min/max), auto "
+                        "(the quantile closest to float on a quarter of the calibration "
+                        "samples; default)")
+    parser.add_argument("--debug-quant", action="store_true",
+                        help="with tflite-int8: per-layer int8 error, worst first, printed and "
+                        "written to metadata.json (quant_debug)")
     parser.add_argument("--calib-dir", action="append", type=CalibSource.parse, default=[],
                         metavar="[INPUT=]PATH", help="calibration images (folder of png/jpg) or "
                         ".npy/.npz arrays; INPUT=PATH once per input of a multi-input model "
@@ -117,6 +127,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         opset=args.opset,
         onnx_passes=args.onnx_passes,
         min_psnr=args.min_psnr,
+        int8_ranges=Int8Ranges(args.int8_ranges),
+        debug_quant=args.debug_quant,
     )
 
 
@@ -136,6 +148,7 @@ def _model_stem(ref: str) -> str:
 
 def run(args: argparse.Namespace, console: Console | None = None) -> int:
     from exporter.pipeline import check_outcome, run_export
+    from exporter.quant_debug import render_table
     from exporter.report import RichProgress, comparison_table, print_failures
 
     console = console or Console()
@@ -146,6 +159,9 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
     finally:
         progress.close()
     console.print(comparison_table(result))
+    for target in result.targets:
+        if target.quant_debug is not None:
+            console.print(render_table(target.quant_debug))
     print_failures(console, result)
     console.print(f"wrote {result.metadata_path}", highlight=False)
     check_outcome(config, result)

@@ -25,15 +25,23 @@ import numpy as np
 
 from exporter import artifacts
 from exporter.calibration import RepresentativeData, build_representative_data
-from exporter.config import ExportConfig, Layout, Target
+from exporter.config import ExportConfig, Int8Ranges, Layout, Target
 from exporter.errors import ConversionError, QualityGateError
 from exporter.inspect_tflite import GraphReport, inspect_graph
 from exporter.model_loader import LoadedModel, load_model
 from exporter.native_logs import quiet_native_stderr
 from exporter.onnx_export import OnnxArtifact, clean_onnx, export_onnx
+from exporter.quant_debug import LayerQuantError, debug_quantization
+from exporter.quant_debug import to_json as quant_debug_json
 from exporter.saved_model import SavedModelArtifact, onnx_to_saved_model
 from exporter.specs import InputSpec, ValueRange
-from exporter.tflite_convert import TfliteArtifact, convert, representative_dataset
+from exporter.tflite_convert import (
+    RangeReport,
+    TfliteArtifact,
+    convert,
+    representative_dataset,
+    split_validation,
+)
 from exporter.verify import Verification, strip_image, torch_outputs, verify
 
 STAGE_COUNT = 7
@@ -86,6 +94,10 @@ class TargetResult:
     error: str | None = None
     hint: str | None = None
     warnings: tuple[str, ...] = ()
+    ranges: RangeReport | None = None
+    calibration_count: int | None = None  # samples the ranges were taken from
+    validation_count: int = 0  # samples split off to choose the range quantile
+    quant_debug: tuple[LayerQuantError, ...] | None = None  # worst first (--debug-quant)
 
     @property
     def ok(self) -> bool:
@@ -181,10 +193,15 @@ def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
                     reference: dict[str, np.ndarray], work: Path) -> TargetResult:
     start = time.perf_counter()
     quant = config.quant_config(target)
+    calibration, validation = data.calibration, None
+    if target is Target.INT8 and config.int8_ranges is Int8Ranges.AUTO:
+        calibration, validation = split_validation(data.calibration)
     try:
-        dataset = (representative_dataset(data.calibration, loaded.inputs, saved)
+        dataset = (representative_dataset(calibration, loaded.inputs, saved)
                    if target.needs_calibration else None)
-        tflite: TfliteArtifact = convert(saved, quant, dataset)
+        validation_dataset = (representative_dataset(validation, loaded.inputs, saved)
+                              if validation is not None else None)
+        tflite: TfliteArtifact = convert(saved, quant, dataset, validation_dataset)
         graph = inspect_graph(tflite.content)
         try:
             verification, _, converted = verify(
@@ -192,6 +209,12 @@ def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
                 loaded.output_names, loaded.output_range, reference)
         except (RuntimeError, ValueError) as error:
             raise _runtime_error(error, target) from error
+        layers = None
+        if config.debug_quant and target is Target.INT8 and dataset is not None:
+            # the same samples and ranges as the exported model
+            assert tflite.ranges is not None
+            ranges = tflite.ranges.options if tflite.ranges.quantile is not None else None
+            layers = tuple(debug_quantization(saved.path, dataset, ranges=ranges))
     except ConversionError as error:
         return TargetResult(target=target, seconds=time.perf_counter() - start,
                             error=error.message, hint=error.hint)
@@ -209,7 +232,11 @@ def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
         target=target, seconds=time.perf_counter() - start, file=file,
         size_bytes=len(tflite.content), sha256=artifacts.sha256_bytes(tflite.content),
         io=tflite.io.value if tflite.io else "float", graph=graph,
-        verification=verification, strip=strip_file, warnings=_integer_warnings(target, graph))
+        verification=verification, strip=strip_file, warnings=_integer_warnings(target, graph),
+        ranges=tflite.ranges,
+        calibration_count=calibration.count if target.needs_calibration else None,
+        validation_count=validation.count if validation is not None else 0,
+        quant_debug=layers)
 
 
 def _integer_warnings(target: Target, graph: GraphReport) -> tuple[str, ...]:
@@ -248,6 +275,9 @@ def _summary(result: TargetResult) -> str:
         integer = "fully integer"
     else:
         integer = f"NOT fully integer ({len(result.graph.float_ops)} float ops)"
+    ranges = result.ranges
+    if ranges is not None and ranges.quantile is not None:
+        integer += f", ranges q{ranges.quantile:g} ({ranges.mode.value})"
     return f"{result.size_bytes / 1024:.1f} KiB, PSNR {psnr:.1f} dB, {integer}"
 
 
@@ -339,6 +369,12 @@ def _artifact_json(result: TargetResult, loaded: LoadedModel) -> dict[str, Any]:
                   "transposes_between_convs": result.graph.transposes_between_convs},
         "strip": result.strip,
         "warnings": list(result.warnings),
+        **({"int8_ranges": {**result.ranges.to_json(),
+                            "calibration_samples": result.calibration_count,
+                            "validation_samples": result.validation_count}}
+           if result.ranges is not None else {}),
+        **({"quant_debug": quant_debug_json(result.quant_debug)}
+           if result.quant_debug is not None else {}),
     }
 
 

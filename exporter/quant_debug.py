@@ -215,18 +215,23 @@ def render_table(layers: Sequence[LayerQuantError], top: int | None = 15,
     shown = list(layers if top is None else layers[:top])
     title = (f"int8 error per layer, worst first ({len(shown)} of {len(layers)}; "
              f"rounding alone = {ROUNDING_RMSE_OVER_SCALE:.2f})")
-    table = Table(title=title)
+    caption = (f"keep: RMSE/scale above {threshold:g}, a layer to keep at higher precision "
+               "(int16 or float) or to rewrite")
+    table = Table(title=title, caption=caption)
     for column, justify in (("#", "right"), ("op", "left"), ("tensor", "left"),
-                            ("RMSE/scale", "right"), ("RMSE", "right"), ("scale", "right"),
+                            ("RMSE/scale", "right"), ("scale", "right"),
                             ("max err", "right"), ("keep", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        # Figures stay whole on a narrow terminal; the tensor name folds instead.
+        table.add_column(column, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=column != "tensor", overflow="fold",
+                         min_width=22 if column == "tensor" else None)
     for rank, layer in enumerate(shown, 1):
         keep = layer.severity > threshold
         ratio = f"{layer.rmse_over_scale:.2f}" if math.isfinite(layer.rmse_over_scale) else "NaN"
         table.add_row(str(rank), layer.op_name, _short(layer.tensor_name),
-                      f"[bold red]{ratio}[/]" if keep else ratio, f"{layer.rmse:.3g}",
+                      f"[bold red]{ratio}[/]" if keep else ratio,
                       f"{layer.scale:.3g}", f"{layer.max_abs_error:.3g}",
-                      "higher precision" if keep else "")
+                      "yes" if keep else "")
     return table
 
 

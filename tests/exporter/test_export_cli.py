@@ -270,12 +270,12 @@ def test_converter_flags_reach_the_converter(tmp_path):
     # A quantization lever: per-tensor instead of per-channel weights changes the int8 file.
     from dataclasses import replace
 
-    from exporter.config import Target
+    from exporter.config import Int8Ranges, Target
     from exporter.pipeline import run_export
     from tests.exporter.conftest import family_config
 
     base = family_config("espcn", tmp_path / "a", targets=(Target.INT8,), verify_samples=1,
-                         calib_samples=8)
+                         calib_samples=8, int8_ranges=Int8Ranges.MINMAX)
     per_channel = run_export(base)
     per_tensor = run_export(replace(base, out_dir=tmp_path / "b", converter_flags=(
         ("_experimental_disable_per_channel", True),)))

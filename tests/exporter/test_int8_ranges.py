@@ -1,0 +1,112 @@
+"""tflite-int8 with robust activation ranges (issue 7): the range quantile chosen on samples
+split off the calibration set, recorded in metadata.json; still full integer with every I/O
+type; the converter's min/max ranges still available; --debug-quant's per-layer report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from exporter.calibration import SampleSet
+from exporter.cli import main
+from exporter.config import Int8Ranges, IoType, Target
+from exporter.errors import UsageError
+from exporter.pipeline import run_export
+from exporter.quant_debug import DEFAULT_QUANTILE_CHOICES
+from exporter.tflite_convert import split_validation
+from tests.exporter.conftest import FAMILIES_FILE, TEST_SIZE, family_config
+
+
+def _int8(metadata: dict) -> dict:
+    return next(a for a in metadata["artifacts"] if a["target"] == Target.INT8.value)
+
+
+def test_split_validation_keeps_a_quarter_apart():
+    arrays = {"image": np.arange(16, dtype=np.float32).reshape(16, 1, 1, 1)}
+    calibration, validation = split_validation(SampleSet(arrays, "photos", 16))
+    assert validation is not None
+    assert (calibration.count, validation.count) == (12, 4)
+    assert calibration.arrays["image"].ravel().tolist() == list(range(12))
+    assert validation.arrays["image"].ravel().tolist() == list(range(12, 16))
+    few = SampleSet({"image": arrays["image"][:3]}, "photos", 3)
+    assert split_validation(few) == (few, None)
+
+
+@pytest.mark.slow
+def test_default_int8_chooses_the_quantile_on_split_off_samples(family_export):
+    metadata = json.loads(family_export("johnson").metadata_path.read_text())
+    int8 = _int8(metadata)
+    ranges = int8["int8_ranges"]
+    assert ranges["mode"] == Int8Ranges.AUTO.value
+    assert ranges["estimator"] == "sample-quantile"
+    assert set(ranges["rmse_by_quantile"]) == {f"{q:g}" for q in DEFAULT_QUANTILE_CHOICES}
+    rmse = ranges["rmse_by_quantile"]
+    assert all(math.isfinite(v) and v > 0 for v in rmse.values())
+    assert rmse[f"{ranges['quantile']:g}"] == min(rmse.values())  # the lowest is chosen
+    # 16 calibration samples: 12 calibrate, 4 choose; the 3 held-out ones only verify
+    assert (ranges["calibration_samples"], ranges["validation_samples"]) == (12, 4)
+    assert metadata["verification_source"]["count"] == 3
+    assert int8["graph"]["fully_integer"]
+    assert {t["dtype"] for t in int8["inputs"] + int8["outputs"]} == {"int8"}
+    assert "int8_ranges" not in next(a for a in metadata["artifacts"]
+                                     if a["target"] == Target.FP32.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("io", "dtype"), [(IoType.UINT8, "uint8"), (IoType.FLOAT, "float32")])
+def test_quantile_ranges_keep_the_io_type_and_a_full_integer_body(tmp_path, io, dtype):
+    config = family_config("espcn", tmp_path, targets=(Target.INT8,), io=io, calib_samples=8,
+                           verify_samples=2, int8_ranges=Int8Ranges.QUANTILE)
+    result = run_export(config)
+    int8 = _int8(json.loads(result.metadata_path.read_text()))
+    assert {t["dtype"] for t in int8["inputs"] + int8["outputs"]} == {dtype}
+    assert int8["io"] == io.value
+    assert int8["graph"]["fully_integer"]
+    assert int8["int8_ranges"]["mode"] == "quantile"
+    assert int8["int8_ranges"]["quantile"] == 0.5
+    assert int8["int8_ranges"]["validation_samples"] == 0
+    assert int8["verification"]["outputs"][0]["psnr_db"] > 25
+
+
+@pytest.mark.slow
+def test_minmax_is_the_converters_own_int8(tmp_path):
+    config = family_config("espcn", tmp_path, targets=(Target.INT8,), io=IoType.UINT8,
+                           calib_samples=8, verify_samples=2, int8_ranges=Int8Ranges.MINMAX)
+    int8 = _int8(json.loads(run_export(config).metadata_path.read_text()))
+    assert int8["int8_ranges"] == {"mode": "minmax", "estimator": "minmax", "quantile": None,
+                                   "rmse_by_quantile": {}, "calibration_samples": 8,
+                                   "validation_samples": 0}
+    assert {t["dtype"] for t in int8["inputs"] + int8["outputs"]} == {"uint8"}
+    assert int8["graph"]["fully_integer"]
+
+
+def test_debug_quant_needs_the_int8_target(tmp_path):
+    with pytest.raises(UsageError, match="--debug-quant") as raised:
+        family_config("espcn", tmp_path, targets=(Target.FP32,), debug_quant=True)
+    assert "--target tflite-int8" in (raised.value.hint or "")
+
+
+@pytest.mark.slow
+def test_debug_quant_prints_the_worst_layers_and_writes_them(tmp_path, capsys):
+    shape = "x".join(map(str, (1, 3, TEST_SIZE, TEST_SIZE)))
+    code = main(["export", f"{FAMILIES_FILE}:build_johnson", "--input", shape, "--range", "-1,1",
+                 "--output-range", "-1,1", "--calib-samples", "8", "--verify-samples", "2",
+                 "--debug-quant", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "int8 error per layer, worst first" in out
+    assert "RMSE/scale" in out and "keep at higher precision" in out
+    int8 = _int8(json.loads((tmp_path / "metadata.json").read_text()))
+    debug = int8["quant_debug"]
+    assert debug["metric"] == "rmse_over_scale"
+    ratios = [layer["rmse_over_scale"] for layer in debug["layers"]]
+    assert len(ratios) > 10
+    finite = [r if r is not None else math.inf for r in ratios]
+    assert finite == sorted(finite, reverse=True)  # worst first (None: NaN, the worst)
+    assert {layer["op"] for layer in debug["layers"]} >= {"CONV_2D"}
+    keep = debug["keep_at_higher_precision"]
+    assert keep == [layer["tensor"] for layer in debug["layers"][:len(keep)]]
+    assert int8["int8_ranges"]["quantile"] in DEFAULT_QUANTILE_CHOICES
