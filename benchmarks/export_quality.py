@@ -36,7 +36,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from exporter.config import ALL_TARGETS, ExportConfig, Int8Ranges, Target  # noqa: E402
+from exporter.config import (  # noqa: E402
+    ALL_TARGETS,
+    DEFAULT_ONNX_PASSES,
+    ExportConfig,
+    Int8Ranges,
+    Target,
+)
 from exporter.errors import MobilizeError  # noqa: E402
 from exporter.inspect_tflite import TfliteRunner  # noqa: E402
 from exporter.pipeline import run_export  # noqa: E402
@@ -236,10 +242,13 @@ def markdown(rows: list[Row], size: int, runs: int, seconds: float) -> str:
         "coins) that calibration (32 crops of six other photos) never saw; PSNR over the "
         "output's declared range. The inline families are random-init test nets "
         f"(tests/exporter/families.py) at {size}x{size} (ESPCN: {size // 2}x{size // 2} in, x2 "
-        "out). Export s: shared stages (load, ONNX, clean, onnx2tf, data) plus this target's "
+        "out), standing for architectures the exporter has never seen; the models.* rows are "
+        "the trained generators of models/ at their own input size. Export s: shared stages "
+        "(load, ONNX, clean, onnx2tf, data) plus this target's "
         "conversion and verification. Latency: median of one inference, 2 threads, "
-        f"{runs} runs after 3 warm-ups. Default ONNX rewrites (constants_to_initializers, "
-        "decompose_instance_norm); the rows 'InstanceNorm not decomposed' keep onnx2tf's own "
+        f"{runs} runs after 3 warm-ups. Default ONNX rewrites ({', '.join(DEFAULT_ONNX_PASSES)}) "
+        "and int8 ranges (auto: a per-sample quantile chosen on a validation split of the "
+        "calibration crops); the rows 'InstanceNorm not decomposed' keep onnx2tf's own "
         "InstanceNormalization for comparison.",
         "",
         "| model | target | PSNR dB | SNR dB | SSIM | KiB | export s | median ms | note |",
