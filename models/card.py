@@ -1,9 +1,10 @@
 """Write the model cards (models/README.md) from the committed weights: `python -m models.card`.
 
-Every figure is measured here, in PyTorch fp32 on CPU: parameters, weight file size, MACs at
-256x256 (forward hooks on Conv2d/ConvTranspose2d/Linear), and mean PSNR/SSIM against each
-model's ground truth on the held-out photos (models/data.py). The int8 column is filled by
-benchmarks/export_quality.py from the exported .tflite files.
+Every figure is measured here on CPU: parameters, weight file size, MACs at 256x256 (forward
+hooks on Conv2d/ConvTranspose2d/Linear), and mean PSNR/SSIM against each model's ground truth
+on the held-out photos (models/data.py), in PyTorch fp32 and, for the int8 columns, from the
+model exported by the exporter to tflite-int8 and run in the TFLite interpreter (scored by
+the same code on the same photos, so the two columns compare).
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ import importlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
 import torch
+from torch import nn
 
+from exporter.config import ExportConfig, Layout, Target
+from exporter.errors import ConversionError, MobilizeError
+from exporter.inspect_tflite import TfliteRunner
+from exporter.pipeline import run_export
+from exporter.specs import InputSpec
+from exporter.tflite_convert import from_layout, layout_of, to_layout
 from models import fast_style, metrics, prune
 from models.train import MODULES, ModelName
 from models.weights import load_pretrained, read_manifest, record_path, weight_path
@@ -36,6 +45,15 @@ BASELINE_TEXT = {
 
 
 @dataclass(frozen=True)
+class Int8Figures:
+    """The exported tflite-int8 file: its size and its held-out quality (None: export failed)."""
+
+    size_bytes: int | None
+    quality: metrics.Quality | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class CardRow:
     name: str
     task: str
@@ -46,6 +64,7 @@ class CardRow:
     baseline: metrics.Quality
     sha256: str
     record: dict[str, object]
+    int8: Int8Figures | None = None  # main table only: the compression steps are not exported
 
 
 def _inputs_at(module: object, size: int) -> tuple[torch.Tensor, ...]:
@@ -76,20 +95,81 @@ def measure(name: str, module_name: str | None = None) -> CardRow:
     return measure_model(name, module, model, name, record)
 
 
+class TfliteModel(nn.Module):
+    """An exported .tflite behind PyTorch's call (NCHW float tensors in and out), so that
+    metrics.heldout_quality scores it with exactly the code and photos of the fp32 column.
+    The exporter's own helpers (de)quantize the int8 I/O and move NCHW <-> NHWC."""
+
+    def __init__(self, content: bytes, inputs: Sequence[InputSpec],
+                 output_nchw: Sequence[int]) -> None:
+        super().__init__()
+        self.runner = TfliteRunner(content)
+        self.input_layouts = {spec.name: layout_of(spec.shape,
+                                                   self.runner.input_details[spec.name]["shape"])
+                              for spec in inputs}
+        self.output_name, detail = next(iter(self.runner.output_details.items()))
+        self.output_layout = layout_of(output_nchw, detail["shape"])
+        if Layout.OTHER in (self.output_layout, *self.input_layouts.values()):
+            raise ConversionError(
+                "the .tflite's tensor shapes match PyTorch's neither as they are nor "
+                "channels-last, so its output cannot be scored",
+                hint="export the model with static NCHW inputs (its INPUTS)")
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        feeds = {name: to_layout(tensor.numpy(), layout)
+                 for (name, layout), tensor in zip(self.input_layouts.items(), tensors,
+                                                   strict=True)}
+        output = self.runner(feeds)[self.output_name]
+        return torch.from_numpy(from_layout(output, self.output_layout).copy())
+
+
+def int8_quality(content: bytes, module: ModuleType, model: nn.Module) -> metrics.Quality:
+    """Held-out PSNR/SSIM of an exported .tflite of `model` against the model's ground truth."""
+    with torch.no_grad():
+        output = model.eval()(*(torch.zeros(spec.shape) for spec in module.INPUTS))
+    tflite = TfliteModel(content, module.INPUTS, tuple(output.shape))
+    return metrics.heldout_quality(tflite, module.TASK, module.OUTPUT_RANGE.low)
+
+
+def measure_int8(name: str, module: ModuleType, model: nn.Module) -> Int8Figures:
+    """Export models.`name` to tflite-int8 (the exporter's defaults, the module's INPUTS) into
+    a temporary folder and score the file; an export failure is reported, not raised."""
+    with tempfile.TemporaryDirectory(prefix=f"card-int8-{name}-") as work:
+        try:
+            result = run_export(ExportConfig(model_ref=f"models.{name}:build",
+                                             out_dir=Path(work), targets=(Target.INT8,)))
+        except MobilizeError as error:
+            return Int8Figures(None, None, error.message)
+        target = result.targets[0]
+        if not target.ok or not target.file:
+            return Int8Figures(None, None, target.error or "no file written")
+        content = (result.out_dir / target.file).read_bytes()
+    return Int8Figures(len(content), int8_quality(content, module, model))
+
+
+def _int8_cells(int8: Int8Figures | None) -> str:
+    if int8 is None or int8.quality is None or int8.size_bytes is None:
+        reason = "not measured" if int8 is None else f"export failed: {int8.error}"
+        return f"{reason.replace('|', '/')[:80]} | - "
+    return (f"{int8.quality.psnr:.2f} / {int8.quality.ssim:.3f} | "
+            f"{int8.size_bytes / 1024:.0f} KB")
+
+
 def _row(row: CardRow) -> str:
     trained = f"{row.record.get('steps', '?')} steps, {row.record.get('device', '?')}"
     return (f"| {row.name} | {TASK_TEXT[row.task]} | {row.parameters:,} | "
             f"{row.size_bytes / 1024:.0f} KB | {row.macs / 1e6:,.0f} M | "
             f"{row.quality.psnr:.2f} / {row.quality.ssim:.3f} | "
             f"{row.baseline.psnr:.2f} / {row.baseline.ssim:.3f} ({BASELINE_TEXT[row.task]}) | "
-            f"see note | {trained} |")
+            f"{_int8_cells(row.int8)} | {trained} |")
 
 
 def render(rows: list[CardRow], compression: list[tuple[str, CardRow]]) -> str:
     header = (
         "| model | task (ground truth) | parameters | fp32 file | MACs @256x256 | "
-        "PSNR dB / SSIM, PyTorch fp32 | baseline PSNR / SSIM | after tflite-int8 | trained |\n"
-        "|---|---|---|---|---|---|---|---|---|")
+        "PSNR dB / SSIM, PyTorch fp32 | baseline PSNR / SSIM | PSNR dB / SSIM, tflite-int8 | "
+        "int8 file | trained |\n"
+        "|---|---|---|---|---|---|---|---|---|---|")
     lines = [_GENERATED, "", "# Model cards", "", _INTRO, "", header]
     lines += [_row(row) for row in rows]
     lines += ["", _NOTES, "", "## Weights (sha256)", "",
@@ -119,8 +199,11 @@ each model's computable ground truth (models/stylize.py). Outputs in [-1, 1] are
 target, so a model's figure can be read against it."""
 _NOTES = """\
 Notes
-- after tflite-int8: filled by `benchmarks/export_quality.py` (the exporter's benchmark) from
-  the exported .tflite run in the TFLite interpreter; the int8 file size comes from there too.
+- tflite-int8: `python -m models.card` exports each model with the exporter's defaults
+  (`mobilize export models.NAME:build`: tflite-int8, int8 I/O, the model's INPUTS, 256x256;
+  ESPCN 86x86 in) into a temporary folder, runs the exported .tflite in the TFLite interpreter
+  on the same held-out photos and scores it against the same ground truth with the same code
+  as the PyTorch fp32 column, so the two compare. int8 file: the size of that .tflite.
 - MACs count Conv2d, ConvTranspose2d and Linear only (norms, activations, resizes excluded).
 - fast_style keeps InstanceNorm inside its residual branches only: with InstanceNorm after
   every conv (Johnson's layout) it reached 20.22 dB / 0.701, because per-image normalization
@@ -157,8 +240,14 @@ def compression_rows(teacher: CardRow) -> list[tuple[str, CardRow]]:
     return rows
 
 
+def with_int8(row: CardRow) -> CardRow:
+    module = importlib.import_module(f"models.{row.name}")
+    model = load_pretrained(row.name, module.build(pretrained=False))
+    return replace(row, int8=measure_int8(row.name, module, model))
+
+
 def write_card(path: Path = CARD) -> str:
-    rows = [measure(name.value) for name in ModelName if name in MODULES]
+    rows = [with_int8(measure(name.value)) for name in ModelName if name in MODULES]
     teacher = next(row for row in rows if row.name == "fast_style")
     compression = compression_rows(teacher)
     compression.append(("separable BN student + distillation (style_student)",
