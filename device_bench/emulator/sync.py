@@ -8,6 +8,7 @@ FAIL messages carrying the text adbd sends ("write failed: No space left on devi
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -180,12 +181,14 @@ class SyncService:
                 raise _Abort("oversize data message")
             chunk = stream.read_exact(length)
             meter.add(length)
-            if self.faults.disk_full:
-                self._fail_errno(stream, "write failed", OSError(errno.ENOSPC, ""))
-                return None
             try:
+                if self.faults.disk_full:
+                    raise OSError(errno.ENOSPC, "")
                 handle.write(chunk)
             except OSError as error:
+                # Gone before the host hears FAIL, so no caller ever sees the partial file
+                # (adbd unlinks it only after draining; the end state is the same).
+                _discard_partial(handle)
                 self._fail_errno(stream, "write failed", error)
                 return None
 
@@ -227,3 +230,9 @@ class SyncService:
                 meter.add(len(chunk))
         stream.write(_REQUEST.pack(b"DONE", 0))
         return True
+
+
+def _discard_partial(handle) -> None:
+    handle.close()
+    with contextlib.suppress(OSError):
+        os.unlink(handle.name)
