@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from exporter.artifacts import atomic_write_bytes
 
 matplotlib.use("Agg")  # no display: plots are only ever written to SVG here
 
@@ -357,10 +358,6 @@ def render(report: ReportInput) -> str:
 
 
 def write_report(path: Path, report: ReportInput) -> Path:
-    """Write the HTML atomically (temp file + os.replace): never half a report."""
-    text = render(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    """Write the HTML atomically: never half a report."""
+    atomic_write_bytes(path, render(report).encode("utf-8"))
     return path

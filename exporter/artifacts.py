@@ -18,7 +18,20 @@ TOOLS = ("mobilize", "torch", "onnx", "onnxsim", "onnx2tf", "tensorflow", "ai-ed
          "numpy")
 
 
+def _plain_file_mode() -> int:
+    # Read once at import: os.umask can only be read by setting it, which is not safe
+    # while other threads (parallel device workers, the emulator) create files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_PLAIN_FILE_MODE = _plain_file_mode()
+
+
 def atomic_write_bytes(path: Path, content: bytes) -> None:
+    """Write through a temp file and os.replace: readers see the old file or the new one,
+    never half of it. The whole project writes its results through here."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -26,6 +39,8 @@ def atomic_write_bytes(path: Path, content: bytes) -> None:
             file.write(content)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private; give it the mode a plain open() would.
+        os.chmod(temp, _PLAIN_FILE_MODE)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

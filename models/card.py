@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from types import ModuleType
 import torch
 from torch import nn
 
+from exporter.artifacts import atomic_write_bytes
 from exporter.config import ExportConfig, Layout, Target
 from exporter.errors import ConversionError, MobilizeError
 from exporter.inspect_tflite import TfliteRunner
@@ -253,11 +253,7 @@ def write_card(path: Path = CARD) -> str:
     compression.append(("separable BN student + distillation (style_student)",
                         next(row for row in rows if row.name == "style_student")))
     text = render(rows, compression)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.chmod(temp, 0o644)
-    os.replace(temp, path)
+    atomic_write_bytes(path, text.encode())
     return text
 
 

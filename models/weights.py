@@ -11,12 +11,12 @@ import fcntl
 import hashlib
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import torch
 
+from exporter.artifacts import atomic_write_bytes
 from exporter.errors import MobilizeError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -49,15 +49,6 @@ def read_manifest() -> dict[str, str]:
     return json.loads(manifest_path().read_text())
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    os.chmod(temp, 0o644)  # mkstemp makes it private; weights are shared files
-    os.replace(temp, path)
-
-
 def save_weights(name: str, module: torch.nn.Module) -> str:
     """Write `weights/<name>.pt` and record its sha256 in the manifest; return the hash."""
     path = weight_path(name)
@@ -66,7 +57,7 @@ def save_weights(name: str, module: torch.nn.Module) -> str:
     # to a temp file directly would put the temp name (and a new hash) into every save.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     digest = sha256_of(path)
     # Several trainings may finish at once (one GPU, several processes): the lock keeps
     # their read-modify-write of the manifest from losing an entry.
@@ -74,7 +65,7 @@ def save_weights(name: str, module: torch.nn.Module) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = read_manifest()
         manifest[name] = digest
-        _atomic_write_bytes(manifest_path(), (json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        atomic_write_bytes(manifest_path(), (json.dumps(manifest, indent=2, sort_keys=True) + "\n")
                             .encode())
     return digest
 
