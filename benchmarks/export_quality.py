@@ -138,7 +138,7 @@ def models_markdown(rows: list[ModelRow], runs: int, seconds: float) -> str:
         f"docs/benchmarks.md` ({platform.machine()}, 2 cores shared with other jobs; "
         f"{seconds:.0f} s in all). The committed weights of models/ at their INPUTS (256x256; "
         "ESPCN 86x86 in, x3 out), `mobilize export`'s defaults: ONNX rewrites "
-        "constants_to_initializers, decompose_instance_norm, sqrt_as_rsqrt; tflite-int8 with "
+        f"{', '.join(DEFAULT_ONNX_PASSES)}; tflite-int8 with "
         "int8 I/O and per-sample quantile ranges, the quantile (0.35/0.5/0.75) chosen by output "
         "RMSE vs the float model on 8 of the 32 calibration crops (24 calibrate). PSNR/SNR: "
         "the .tflite against PyTorch fp32 on the 8 held-out crops (photos calibration never "

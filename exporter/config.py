@@ -18,8 +18,12 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # default: same float output, and measured better int8 (Johnson 24.0 -> 28.4 dB, CycleGAN
 # 20.0 -> 21.9 dB at 256x256), faster int8, and int16x8 that runs (docs/benchmarks.md).
 # sqrt_as_rsqrt: AdaIN's bare SQRT has no 16x8 kernel; through RSQRT int16x8 converts and runs
-# (float output unchanged; issue 7's research, /work/scratch/int8/REPORT.md).
-DEFAULT_ONNX_PASSES = ("constants_to_initializers", "decompose_instance_norm", "sqrt_as_rsqrt")
+# (float output unchanged; docs/benchmarks.md "int8 levers tried"). prelu_as_relu: PRELU has
+# no 16x8 kernel either; LEAKY_RELU or RELU/SUB/MUL/ADD have, and the int8 file got faster
+# (inline ESPCN 128x128: 3.5 -> 2.1 ms; fp32 1.28 -> 1.22 ms).
+DEFAULT_ONNX_PASSES = (
+    "constants_to_initializers", "decompose_instance_norm", "sqrt_as_rsqrt", "prelu_as_relu",
+)
 
 
 class Target(StrEnum):

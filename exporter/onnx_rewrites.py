@@ -10,6 +10,10 @@ value in the graph.
 
 `decompose_instance_norm` is a lever for int8 quality work: it writes InstanceNormalization
 as ReduceMean/Sub/Mul/Add/Sqrt/Div so that each step is quantized on its own.
+
+`prelu_as_relu` exists because the TFLite converter (TF 2.21) has no 16x8 kernel for PRELU
+("Quantization to 16x8-bit not yet supported for op: 'PRELU'"), while RELU, SUB, MUL, ADD and
+LEAKY_RELU all have one. In float the rewrite is exact.
 """
 
 from __future__ import annotations
@@ -110,6 +114,34 @@ def decompose_instance_norm(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
+    """PRelu(x, a) -> LeakyRelu(x, a) for one shared slope, else Relu(x) + a * (x - Relu(x))."""
+    model = constants_to_initializers(model)
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        slope_init = initializers.get(node.input[1]) if node.op_type == "PRelu" else None
+        if slope_init is None:  # a slope computed at run time stays a PRelu
+            new_nodes.append(node)
+            continue
+        x, slope, out = node.input[0], numpy_helper.to_array(slope_init), node.output[0]
+        if slope.size == 1:
+            new_nodes.append(helper.make_node("LeakyRelu", [x], [out], alpha=float(slope.flat[0]),
+                                              name=node.name))
+            continue
+        p = (node.name or out).replace("/", "_") + "_as_relu"
+        new_nodes += [
+            helper.make_node("Relu", [x], [f"{p}_positive"]),
+            helper.make_node("Sub", [x, f"{p}_positive"], [f"{p}_negative"]),
+            helper.make_node("Mul", [f"{p}_negative", node.input[1]], [f"{p}_leak"]),
+            helper.make_node("Add", [f"{p}_positive", f"{p}_leak"], [out]),
+        ]
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    return model
+
+
 def sqrt_as_rsqrt(model: onnx.ModelProto) -> onnx.ModelProto:
     """A Sqrt used as a factor (AdaIN's style std) through RSQRT, so int16x8 converts and
     runs; see exporter/onnx_rewrites_int8.py. Imported here, not at the top: that module
@@ -123,6 +155,7 @@ REWRITE_PASSES: dict[str, RewritePass] = {
     "constants_to_initializers": constants_to_initializers,
     "decompose_instance_norm": decompose_instance_norm,
     "sqrt_as_rsqrt": sqrt_as_rsqrt,
+    "prelu_as_relu": prelu_as_relu,
 }
 
 

@@ -112,9 +112,10 @@ def test_adain_int16x8_without_the_rewrite_fails_at_sqrt(tmp_path):
     assert metadata["failed"][0]["target"] == Target.INT16X8.value
 
 
-@pytest.mark.parametrize("name", ["unet", "johnson", "cyclegan"])
+@pytest.mark.parametrize("name", ["unet", "johnson", "cyclegan", "espcn"])
 def test_int16x8_converts_full_integer(family_export, name):
-    # InstanceNorm families convert because it is decomposed before onnx2tf (the default).
+    # InstanceNorm families convert because it is decomposed before onnx2tf, and ESPCN's PReLU
+    # because it is rewritten to RELU/SUB/MUL/ADD and LEAKY_RELU (both default passes).
     metadata = json.loads(family_export(name).metadata_path.read_text())
     int16 = _artifact(metadata, Target.INT16X8)
     assert int16["graph"]["fully_integer"]
@@ -147,8 +148,22 @@ def test_tflite_in_interpreter_reproduces_pytorch_on_a_photo(family_export):
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
 
-def test_op_without_int16x8_kernel_is_named_by_the_converter(family_export):
-    failed = {t.target: t for t in family_export("espcn").failed}
+def test_espcn_prelu_is_rewritten_out_of_every_target(family_export):
+    metadata = json.loads(family_export("espcn").metadata_path.read_text())
+    assert "prelu_as_relu" in metadata["onnx"]["rewrites"]
+    for artifact in metadata["artifacts"]:
+        histogram = artifact["graph"]["op_histogram"]
+        assert "PRELU" not in histogram
+        assert histogram["LEAKY_RELU"] == 1  # nn.PReLU() with its one shared slope
+    fp32 = _artifact(metadata, Target.FP32)["verification"]["outputs"][0]
+    assert fp32["max_abs_error"] < 1e-5  # exact in float
+
+
+def test_op_without_int16x8_kernel_is_named_by_the_converter(tmp_path):
+    passes = ("constants_to_initializers", "decompose_instance_norm", "sqrt_as_rsqrt")
+    config = family_config("espcn", tmp_path / "out", targets=(Target.FP32, Target.INT16X8),
+                           onnx_passes=passes)
+    failed = {t.target: t for t in run_export(config).failed}
     error = failed[Target.INT16X8].error or ""
     assert "at PRELU" in error and "16x8" in error
     assert "tflite-dynamic" in (failed[Target.INT16X8].hint or "")

@@ -101,3 +101,23 @@ def test_cyclegan_with_instance_norm_kept_whole(tmp_path):
     assert by_target[Target.FP32].verification.worst_psnr_db > 80
     assert by_target[Target.FP32].graph.op_histogram["SQUARED_DIFFERENCE"] >= 1
     assert "SQUARED_DIFFERENCE" in (by_target[Target.INT16X8].error or "")
+
+
+def test_prelu_as_relu_is_exact_for_shared_and_per_channel_slopes(tmp_path):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.PReLU(4), nn.Conv2d(4, 3, 1),
+                        nn.PReLU()).eval()
+    with torch.no_grad():  # slopes unlike their 0.25 init, one of them above 1
+        net[1].weight.copy_(torch.tensor([0.1, -0.3, 0.6, 1.7]))
+    path = tmp_path / "prelu.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(path), input_names=["image"],
+                      opset_version=17, dynamo=False)
+    model = onnx.load(str(path))
+    rewritten = apply_passes(onnx.load(str(path)), ("prelu_as_relu",))
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert "PRelu" not in ops
+    assert ops.count("LeakyRelu") == 1 and ops.count("Relu") == 1
+    np.testing.assert_allclose(_run(rewritten, _image()), _run(model, _image()), atol=1e-6)
