@@ -28,6 +28,7 @@ from exporter.pipeline import run_export
 from exporter.specs import InputSpec
 from exporter.tflite_convert import from_layout, layout_of, to_layout
 from models import fast_style, metrics, prune
+from models.qat import qat_name
 from models.train import MODULES, ModelName
 from models.weights import load_pretrained, read_manifest, record_path, weight_path
 
@@ -64,7 +65,7 @@ class CardRow:
     baseline: metrics.Quality
     sha256: str
     record: dict[str, object]
-    int8: Int8Figures | None = None  # main table only: the compression steps are not exported
+    int8: Int8Figures | None = None  # None: not exported (the unfine-tuned pruned net)
 
 
 def _inputs_at(module: object, size: int) -> tuple[torch.Tensor, ...]:
@@ -131,13 +132,21 @@ def int8_quality(content: bytes, module: ModuleType, model: nn.Module) -> metric
     return metrics.heldout_quality(tflite, module.TASK, module.OUTPUT_RANGE.low)
 
 
-def measure_int8(name: str, module: ModuleType, model: nn.Module) -> Int8Figures:
-    """Export models.`name` to tflite-int8 (the exporter's defaults, the module's INPUTS) into
-    a temporary folder and score the file; an export failure is reported, not raised."""
+def measure_int8(name: str, module: ModuleType, model: nn.Module,
+                 model_ref: str | None = None, weights: Path | None = None) -> Int8Figures:
+    """Export `model_ref` (default models.`name`:build), with `weights` if given, to
+    tflite-int8 (the exporter's defaults, the module's INPUTS) into a temporary folder and
+    score the file; an export failure is reported, not raised."""
+    specs = module.INPUTS
     with tempfile.TemporaryDirectory(prefix=f"card-int8-{name}-") as work:
         try:
-            result = run_export(ExportConfig(model_ref=f"models.{name}:build",
-                                             out_dir=Path(work), targets=(Target.INT8,)))
+            # INPUTS given explicitly: a factory outside the model's module (prune's) has none
+            result = run_export(ExportConfig(
+                model_ref=model_ref or f"models.{name}:build", out_dir=Path(work),
+                targets=(Target.INT8,), weights=weights,
+                input_shapes=tuple(s.shape for s in specs),
+                input_ranges=tuple(s.value_range for s in specs),
+                input_names=tuple(s.name for s in specs), output_range=module.OUTPUT_RANGE))
         except MobilizeError as error:
             return Int8Figures(None, None, error.message)
         target = result.targets[0]
@@ -164,7 +173,36 @@ def _row(row: CardRow) -> str:
             f"{_int8_cells(row.int8)} | {trained} |")
 
 
-def render(rows: list[CardRow], compression: list[tuple[str, CardRow]]) -> str:
+def _int8_quality_cell(int8: Int8Figures | None) -> str:
+    if int8 is None:
+        return "-"
+    if int8.quality is None:
+        return f"export failed: {int8.error.replace('|', '/')[:60]}"
+    return f"{int8.quality.psnr:.2f} / {int8.quality.ssim:.3f}"
+
+
+@dataclass(frozen=True)
+class QatPair:
+    """A committed model and its quantization-aware fine-tuned weights (<name>_qat)."""
+
+    base: CardRow
+    qat: CardRow
+
+
+def _qat_row(pair: QatPair) -> str:
+    base, qat = pair.base, pair.qat
+    change = "-"
+    if base.int8 and base.int8.quality and qat.int8 and qat.int8.quality:
+        change = f"{qat.int8.quality.psnr - base.int8.quality.psnr:+.2f}"
+    run = (f"{qat.record.get('steps', '?')} steps, {qat.record.get('seconds', '?')} s, "
+           f"{qat.record.get('device', '?')}")
+    return (f"| {base.name} | {base.quality.psnr:.2f} / {base.quality.ssim:.3f} | "
+            f"{_int8_quality_cell(base.int8)} | {qat.quality.psnr:.2f} / "
+            f"{qat.quality.ssim:.3f} | {_int8_quality_cell(qat.int8)} | {change} | {run} |")
+
+
+def render(rows: list[CardRow], compression: list[tuple[str, CardRow]],
+           qat: Sequence[QatPair] = ()) -> str:
     header = (
         "| model | task (ground truth) | parameters | fp32 file | MACs @256x256 | "
         "PSNR dB / SSIM, PyTorch fp32 | baseline PSNR / SSIM | PSNR dB / SSIM, tflite-int8 | "
@@ -176,16 +214,25 @@ def render(rows: list[CardRow], compression: list[tuple[str, CardRow]]) -> str:
               "| file | sha256 |", "|---|---|"]
     extra = [row for label, row in compression if "no fine-tuning" not in label
              and row.name not in {r.name for r in rows}]
-    lines += [f"| weights/{r.name}.pt | `{r.sha256}` |" for r in rows + extra]
+    lines += [f"| weights/{r.name}.pt | `{r.sha256}` |"
+              for r in rows + extra + [pair.qat for pair in qat]]
     if compression:
         lines += ["", "## Compression: fast_style -> pruned, and -> style_student", "",
-                  "| step | parameters | fp32 file | MACs @256 | held-out PSNR / SSIM |",
-                  "|---|---|---|---|---|"]
+                  "| step | parameters | fp32 file | MACs @256 | held-out PSNR / SSIM, "
+                  "PyTorch fp32 | held-out PSNR / SSIM, tflite-int8 |",
+                  "|---|---|---|---|---|---|"]
         for label, row in compression:
             lines.append(f"| {label} | {row.parameters:,} | {row.size_bytes / 1024:.0f} KB | "
                          f"{row.macs / 1e6:,.0f} M | {row.quality.psnr:.2f} / "
-                         f"{row.quality.ssim:.3f} |")
+                         f"{row.quality.ssim:.3f} | {_int8_quality_cell(row.int8)} |")
         lines += ["", _COMPRESSION]
+    if qat:
+        lines += ["", "## Quantization-aware fine-tuning", "",
+                  "| model | trained: PyTorch fp32 | trained: tflite-int8 | QAT: PyTorch fp32 | "
+                  "QAT: tflite-int8 | int8 PSNR change by QAT, dB | QAT run |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [_qat_row(pair) for pair in qat]
+        lines += ["", _QAT]
     return "\n".join(lines) + "\n"
 
 
@@ -219,31 +266,68 @@ the ground truth (models/train.py: Distiller). Both students: same seed, 2500 st
 Pruning (models/prune.py): in each of the five residual branches the 24 of 64 inner channels
 with the largest (first-conv filter L1 norm x |InstanceNorm gamma|) are kept, the rest cut
 with the second conv's matching inputs; then 1500 fine-tuning steps (lr 5e-4, GPU) to the
-cartoon target. Quantization-aware fine-tuning was not done (time); post-training int8 is
-in the table above (against the ground truth) and, against PyTorch fp32, in
-docs/benchmarks.md ("int8 on the trained models": 36.9-48.4 dB, tiny_style 44.0 dB)."""
+cartoon target. The int8 column exports each step's weights like the main table (the
+pruned net through `models.prune:build_pruned`, the plain student with `--weights`); the
+unfine-tuned pruned net is an intermediate and is not exported. Against PyTorch fp32 rather
+than the ground truth, the int8 figures are in docs/benchmarks.md ("int8 on the trained
+models")."""
+_QAT = """\
+`python -m models.qat NAME --steps N` (models/qat.py) starts from the committed weights, inserts
+torch's fake quantization (torch.ao.quantization.FakeQuantize, straight-through gradients)
+where the exporter's full-integer int8 rounds: every conv weight per output channel,
+symmetric on [-127, 127] (the grid the exporter gets after folding BatchNorm); the int8
+inputs; each conv/norm/activation output that TFLite keeps as a tensor (not before a folded
+BatchNorm or a fused ReLU), Tanh at TFLite's fixed 1/128 scale, each residual sum; ranges
+from moving-average min/max observers calibrated on 8 training batches, frozen for the last
+fifth of the steps. BatchNorm uses its inference statistics throughout. Loss: models/train.py's
+L1 to the ground truth on its training crops (96x96, batch 16; style_student also L1 to its
+teacher's output), Adam at lr 1e-4 with cosine decay, on CPU (1 thread). The fake
+quantization is then stripped and the weights (on the int8 grid) saved as plain float
+`<name>_qat`; the int8 column exports them with the exporter's post-training int8 exactly
+like the trained weights (`mobilize export models.NAME:build --weights models/weights/NAME_qat.pt`),
+which chooses its own activation ranges: QAT's observers are not carried over. Not modelled
+by the fake quantization: the ops inside InstanceNorm's decomposition, AdaIN's statistics
+and U-Net's concatenations."""
 
 
 def compression_rows(teacher: CardRow) -> list[tuple[str, CardRow]]:
-    """Teacher, pruned before/after fine-tuning, separable students without/with distillation."""
+    """Teacher, pruned before/after fine-tuning, separable students without/with distillation;
+    int8 figures for every step but the unfine-tuned pruned net."""
     manifest = read_manifest()
     rows = [("teacher (fast_style)", teacher)]
     if prune.NAME in manifest:
         unfinetuned = prune.prune(fast_style.build(pretrained=True))
         rows.append((f"channel-pruned to {prune.INNER}/64 in residual branches, no fine-tuning",
                      measure_model(prune.NAME, fast_style, unfinetuned, prune.NAME)))
-        pruned = measure_model(prune.NAME, fast_style, prune.build_pruned(), prune.NAME)
+        model = prune.build_pruned()
+        pruned = measure_model(prune.NAME, fast_style, model, prune.NAME)
+        pruned = replace(pruned, int8=measure_int8(prune.NAME, fast_style, model,
+                                                   model_ref="models.prune:build_pruned"))
         rows.append(("channel-pruned + fine-tuned (fast_style_pruned)", pruned))
     if "style_student_plain" in manifest:
         rows.append(("separable BN student, ground truth alone (style_student_plain)",
-                     measure("style_student_plain", "style_student")))
+                     with_int8(measure("style_student_plain", "style_student"),
+                               "style_student")))
     return rows
 
 
-def with_int8(row: CardRow) -> CardRow:
-    module = importlib.import_module(f"models.{row.name}")
+def with_int8(row: CardRow, module_name: str | None = None) -> CardRow:
+    """`row` with the int8 figures of its weights exported through models.`module_name`:build
+    (default: the row's own name; other weights of that architecture go in with --weights)."""
+    architecture = module_name or row.name
+    module = importlib.import_module(f"models.{architecture}")
     model = load_pretrained(row.name, module.build(pretrained=False))
-    return replace(row, int8=measure_int8(row.name, module, model))
+    weights = weight_path(row.name) if row.name != architecture else None
+    return replace(row, int8=measure_int8(row.name, module, model,
+                                          model_ref=f"models.{architecture}:build",
+                                          weights=weights))
+
+
+def qat_pairs(rows: Sequence[CardRow]) -> list[QatPair]:
+    """Each committed model beside its `<name>_qat` weights, where those exist."""
+    manifest = read_manifest()
+    return [QatPair(row, with_int8(measure(qat_name(row.name), row.name), row.name))
+            for row in rows if qat_name(row.name) in manifest]
 
 
 def write_card(path: Path = CARD) -> str:
@@ -252,7 +336,7 @@ def write_card(path: Path = CARD) -> str:
     compression = compression_rows(teacher)
     compression.append(("separable BN student + distillation (style_student)",
                         next(row for row in rows if row.name == "style_student")))
-    text = render(rows, compression)
+    text = render(rows, compression, qat_pairs(rows))
     atomic_write_bytes(path, text.encode())
     return text
 

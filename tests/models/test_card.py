@@ -42,3 +42,28 @@ def test_failed_export_shows_its_reason_in_the_card_cells() -> None:
     assert cells.startswith("export failed: op SQRT / not quantizable")
     assert card._int8_cells(card.Int8Figures(
         26_624, metrics.Quality(psnr=24.5, ssim=0.81234))) == "24.50 / 0.812 | 26 KB"
+
+
+def _row(name: str, psnr: float, int8_psnr: float | None, **record: object) -> card.CardRow:
+    int8 = None if int8_psnr is None else card.Int8Figures(
+        30_000, metrics.Quality(psnr=int8_psnr, ssim=0.75))
+    return card.CardRow(name=name, task="cartoon", parameters=8_459, size_bytes=58_000,
+                        macs=148_000_000, quality=metrics.Quality(psnr=psnr, ssim=0.8),
+                        baseline=metrics.Quality(psnr=15.5, ssim=0.5), sha256="ab" * 32,
+                        record=dict(record), int8=int8)
+
+
+def test_card_shows_qat_beside_the_trained_model_and_int8_for_ablations() -> None:
+    base = _row("tiny_style", 24.80, 24.77, steps=3000, device="cuda")
+    tuned = _row("tiny_style_qat", 24.70, 24.85, steps=1000, seconds=151.2, device="cpu")
+    pruned = _row("fast_style_pruned", 24.40, 24.10)
+    unfinetuned = _row("fast_style_pruned", 18.69, None)
+    text = card.render([base], [("no fine-tuning", unfinetuned), ("pruned", pruned)],
+                       [card.QatPair(base, tuned)])
+    assert ("| tiny_style | 24.80 / 0.800 | 24.77 / 0.750 | 24.70 / 0.800 | 24.85 / 0.750 | "
+            "+0.08 | 1000 steps, 151.2 s, cpu |") in text
+    assert f"| weights/tiny_style_qat.pt | `{'ab' * 32}` |" in text
+    assert "| pruned | 8,459 | 57 KB | 148 M | 24.40 / 0.800 | 24.10 / 0.750 |" in text
+    assert "| no fine-tuning | 8,459 | 57 KB | 148 M | 18.69 / 0.800 | - |" in text
+    failed = card.Int8Figures(None, None, "a | b")
+    assert card._int8_quality_cell(failed) == "export failed: a / b"
