@@ -88,6 +88,39 @@ def inspect_graph(content: bytes) -> GraphReport:
     )
 
 
+@dataclass(frozen=True)
+class InputQuantization:
+    """The integer grid an input is read onto: its own tensor's (int8/uint8 I/O) or, for a
+    float input, that of the QUANTIZE op right behind it (--io float)."""
+
+    scale: float
+    zero_point: int
+    low: int  # the integer type's range
+    high: int
+
+    def round_trip(self, array: np.ndarray) -> np.ndarray:
+        steps = np.clip(np.round(array / self.scale) + self.zero_point, self.low, self.high)
+        return ((steps - self.zero_point) * self.scale).astype(array.dtype)
+
+
+def input_quantization(content: bytes) -> dict[str, InputQuantization]:
+    """Signature input name -> its integer grid, for the inputs that have one."""
+    interpreter = _interpreter(content)
+    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    quantize_output = {int(op["inputs"][0]): int(op["outputs"][0])
+                       for op in interpreter._get_ops_details() if op["op_name"] == "QUANTIZE"}
+    found = {}
+    for name, detail in interpreter.get_signature_runner().get_input_details().items():
+        index = int(detail["index"])
+        if np.dtype(detail["dtype"]).kind == "f" and index in quantize_output:
+            detail = tensors[quantize_output[index]]
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        if scale and np.dtype(detail["dtype"]).kind in "iu":
+            info = np.iinfo(np.dtype(detail["dtype"]))
+            found[name] = InputQuantization(float(scale), int(zero_point), info.min, info.max)
+    return found
+
+
 def _is_io_boundary(op: dict[str, Any], inputs: set[int], outputs: set[int]) -> bool:
     """QUANTIZE of a float model input / DEQUANTIZE to a float output (--io float)."""
     if op["op_name"] == "QUANTIZE":

@@ -378,6 +378,18 @@ def _artifact_json(result: TargetResult, loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
+def _capped(result: ExportResult, min_psnr: float) -> str:
+    """Name the targets whose own integer input grid already keeps PyTorch below the gate."""
+    capped = [t.target.value for t in result.targets if t.verification
+              and t.verification.input_bound
+              and min(o.psnr_db for o in t.verification.input_bound) < min_psnr]
+    if not capped:
+        return ""
+    return (f" ({', '.join(capped)}: even PyTorch, fed the input rounded to the file's integer "
+            "grid, stays below the gate; the net amplifies input noise, and only a wider input "
+            "type or a net trained to be less sensitive can pass)")
+
+
 def check_outcome(config: ExportConfig, result: ExportResult) -> None:
     """Raise for targets that failed and for quality below --min-psnr (files are written)."""
     if config.min_psnr is not None:
@@ -386,7 +398,8 @@ def check_outcome(config: ExportConfig, result: ExportResult) -> None:
         if low:
             listing = ", ".join(f"{name} {psnr:.2f} dB" for name, psnr in low)
             raise QualityGateError(
-                f"PSNR below --min-psnr {config.min_psnr:g} dB: {listing}",
+                f"PSNR below --min-psnr {config.min_psnr:g} dB: {listing}"
+                + _capped(result, config.min_psnr),
                 hint=f"look at the verify_*.png strips in {result.out_dir}; for int8 try more "
                 "or more typical calibration images (--calib-dir), --io float, or a float "
                 "target; files and metadata.json were written")
