@@ -20,9 +20,12 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # sqrt_as_rsqrt: AdaIN's bare SQRT has no 16x8 kernel; through RSQRT int16x8 converts and runs
 # (float output unchanged; docs/benchmarks.md "int8 levers tried"). prelu_as_relu: PRELU has
 # no 16x8 kernel either; LEAKY_RELU or RELU/SUB/MUL/ADD have, and the int8 file got faster
-# (inline ESPCN 128x128: 3.5 -> 2.1 ms; fp32 1.28 -> 1.22 ms).
+# (inline ESPCN 128x128: 3.5 -> 2.1 ms; fp32 1.28 -> 1.22 ms). reflect_pad_as_slices: XNNPACK
+# has no MIRROR_PAD; as SLICE/CONCATENATION a style net stays in one fast delegate partition
+# (tiny_style 256x256 on this CPU: ~45 -> ~4 ms int8, ~50 -> ~6 ms fp32).
 DEFAULT_ONNX_PASSES = (
     "constants_to_initializers", "decompose_instance_norm", "sqrt_as_rsqrt", "prelu_as_relu",
+    "reflect_pad_as_slices",
 )
 
 

@@ -14,6 +14,13 @@ as ReduceMean/Sub/Mul/Add/Sqrt/Div so that each step is quantized on its own.
 `prelu_as_relu` exists because the TFLite converter (TF 2.21) has no 16x8 kernel for PRELU
 ("Quantization to 16x8-bit not yet supported for op: 'PRELU'"), while RELU, SUB, MUL, ADD and
 LEAKY_RELU all have one. In float the rewrite is exact.
+
+`reflect_pad_as_slices` exists for speed: XNNPACK, the CPU delegate LiteRT applies by
+default, has no MIRROR_PAD, so every ReflectionPad2d of a style net ran in LiteRT's own slow
+kernel and cut the graph into one delegate partition per pad (tiny_style: 10). Written as
+SLICE + CONCATENATION, which XNNPACK runs, the whole net stays in the delegate: tiny_style at
+256x256 went from ~50 to ~6 ms in fp32 and from ~45 to ~4 ms in int8 (2 threads, this CPU,
+docs/benchmarks.md). Exact in float and in int8 (slices and concatenation keep their scale).
 """
 
 from __future__ import annotations
@@ -142,6 +149,61 @@ def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def reflect_pad_as_slices(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Pad(mode=reflect) over H and W -> Concat of mirrored one-pixel Slices and the input."""
+    model = constants_to_initializers(model)
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        pads = _spatial_reflect_pads(node, initializers)
+        if pads is None:
+            new_nodes.append(node)
+            continue
+        prefix = (node.name or node.output[0]).replace("/", "_") + "_reflect"
+        current = node.input[0]
+        for axis, (begin, end) in pads.items():
+            pieces = [_edge_slice(graph, new_nodes, current, axis, index,
+                                  f"{prefix}_{axis}_b{index}")
+                      for index in range(begin, 0, -1)]  # x[begin], ..., x[1]
+            pieces.append(current)
+            pieces += [_edge_slice(graph, new_nodes, current, axis, -1 - index,
+                                   f"{prefix}_{axis}_e{index}")
+                       for index in range(1, end + 1)]  # x[-2], ..., x[-1 - end]
+            current = f"{prefix}_{axis}"
+            new_nodes.append(helper.make_node("Concat", pieces, [current], axis=axis))
+        new_nodes.append(helper.make_node("Identity", [current], [node.output[0]]))
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    return model
+
+
+def _spatial_reflect_pads(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto],
+                          ) -> dict[int, tuple[int, int]] | None:
+    """{axis: (begin, end)} of a constant reflect Pad over axes 2+ only, else None."""
+    mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+    if (node.op_type != "Pad" or mode != b"reflect" or len(node.input) < 2
+            or node.input[1] not in initializers or (len(node.input) > 3 and node.input[3])):
+        return None
+    pads = numpy_helper.to_array(initializers[node.input[1]]).tolist()
+    rank = len(pads) // 2
+    if any(p < 0 for p in pads) or any(pads[a] or pads[a + rank] for a in range(min(2, rank))):
+        return None
+    return {a: (pads[a], pads[a + rank]) for a in range(2, rank) if pads[a] or pads[a + rank]}
+
+
+def _edge_slice(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], source: str, axis: int,
+                index: int, name: str) -> str:
+    """source[..., index:index + 1, ...] along `axis`; a negative index counts from the end
+    (never -1 here: reflection skips the edge pixel itself)."""
+    bounds = {"starts": index, "ends": index + 1, "axes": axis}
+    for key, value in bounds.items():
+        graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64),
+                                                         f"{name}_{key}"))
+    nodes.append(helper.make_node("Slice", [source] + [f"{name}_{k}" for k in bounds], [name]))
+    return name
+
+
 def sqrt_as_rsqrt(model: onnx.ModelProto) -> onnx.ModelProto:
     """A Sqrt used as a factor (AdaIN's style std) through RSQRT, so int16x8 converts and
     runs; see exporter/onnx_rewrites_int8.py. Imported here, not at the top: that module
@@ -156,6 +218,7 @@ REWRITE_PASSES: dict[str, RewritePass] = {
     "decompose_instance_norm": decompose_instance_norm,
     "sqrt_as_rsqrt": sqrt_as_rsqrt,
     "prelu_as_relu": prelu_as_relu,
+    "reflect_pad_as_slices": reflect_pad_as_slices,
 }
 
 

@@ -121,3 +121,25 @@ def test_prelu_as_relu_is_exact_for_shared_and_per_channel_slopes(tmp_path):
     assert "PRelu" not in ops
     assert ops.count("LeakyRelu") == 1 and ops.count("Relu") == 1
     np.testing.assert_allclose(_run(rewritten, _image()), _run(model, _image()), atol=1e-6)
+
+
+def test_reflect_pad_as_slices_is_exact_and_leaves_no_reflect_pad(tmp_path):
+    import onnxsim
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.ReflectionPad2d(4), nn.Conv2d(3, 4, 9),
+                        nn.ReflectionPad2d((1, 2, 3, 0)), nn.Conv2d(4, 3, 3),
+                        nn.ZeroPad2d(1)).eval()
+    path = tmp_path / "pads.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(path), input_names=["image"],
+                      opset_version=17, dynamo=False)
+    model, _ = onnxsim.simplify(onnx.load(str(path)))  # as clean_onnx does: constant pads
+    rewritten = apply_passes(onnx.ModelProto.FromString(model.SerializeToString()),
+                             ("reflect_pad_as_slices",))
+    pads = [n for n in rewritten.graph.node if n.op_type == "Pad"]
+    assert len(pads) == 1  # the zero pad stays; XNNPACK runs a constant PAD
+    assert [a.s for a in pads[0].attribute if a.name == "mode"] in ([], [b"constant"])
+    # 4 + 4 mirrored columns and rows for the 9x9 conv, then 1 + 2 columns and 3 rows
+    assert sum(n.op_type == "Slice" for n in rewritten.graph.node) == 16 + 6
+    np.testing.assert_array_equal(_run(rewritten, _image()), _run(model, _image()))
