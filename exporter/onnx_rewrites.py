@@ -16,11 +16,12 @@ as ReduceMean/Sub/Mul/Add/Sqrt/Div so that each step is quantized on its own.
 LEAKY_RELU all have one. In float the rewrite is exact.
 
 `reflect_pad_as_slices` exists for speed: XNNPACK, the CPU delegate LiteRT applies by
-default, has no MIRROR_PAD, so every ReflectionPad2d of a style net ran in LiteRT's own slow
-kernel and cut the graph into one delegate partition per pad (tiny_style: 10). Written as
-SLICE + CONCATENATION, which XNNPACK runs, the whole net stays in the delegate: tiny_style at
-256x256 went from ~50 to ~6 ms in fp32 and from ~45 to ~4 ms in int8 (2 threads, this CPU,
-docs/benchmarks.md). Exact in float and in int8 (slices and concatenation keep their scale).
+default, has no MIRROR_PAD, so every ReflectionPad2d of a style net ran in LiteRT's own
+kernel, which is slow, and cut the delegated graph there. Written as SLICE + CONCATENATION,
+which XNNPACK runs: tiny_style at 256x256 went from ~50 to ~6 ms in fp32 and from ~45 to
+~4 ms in int8, a random-init Johnson net from 40 to 23 ms and 28 to 9 ms (2 threads, this
+CPU, docs/benchmarks.md). Exact in float and in int8 (slices and concatenation keep their
+scale).
 """
 
 from __future__ import annotations

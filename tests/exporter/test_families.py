@@ -167,3 +167,15 @@ def test_op_without_int16x8_kernel_is_named_by_the_converter(tmp_path):
     error = failed[Target.INT16X8].error or ""
     assert "at PRELU" in error and "16x8" in error
     assert "tflite-dynamic" in (failed[Target.INT16X8].hint or "")
+
+
+@pytest.mark.parametrize("name", ["johnson", "cyclegan"])
+def test_reflection_pads_become_slices_in_every_target(family_export, name):
+    # XNNPACK has no MIRROR_PAD, and LiteRT's own kernel for it is slow (docs/benchmarks.md)
+    metadata = json.loads(family_export(name).metadata_path.read_text())
+    for artifact in metadata["artifacts"]:
+        histogram = artifact["graph"]["op_histogram"]
+        assert "MIRROR_PAD" not in histogram
+        assert histogram["CONCATENATION"] >= 2 and histogram["STRIDED_SLICE"] >= 4
+    fp32 = _artifact(metadata, Target.FP32)["verification"]["outputs"][0]
+    assert fp32["max_abs_error"] < 1e-4
