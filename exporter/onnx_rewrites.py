@@ -72,54 +72,12 @@ def _constant_value(node: onnx.NodeProto) -> onnx.TensorProto | None:
 
 
 def decompose_instance_norm(model: onnx.ModelProto) -> onnx.ModelProto:
-    """InstanceNormalization -> (x - mean) / sqrt(var + eps) * scale + bias over H, W."""
-    model = constants_to_initializers(model)
-    graph = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
-    initializers = {init.name: init for init in graph.initializer}
-    new_nodes: list[onnx.NodeProto] = []
-    for node in graph.node:
-        if node.op_type != "InstanceNormalization":
-            new_nodes.append(node)
-            continue
-        x, scale_name, bias_name = node.input
-        epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
-        prefix = (node.name or node.output[0]).replace("/", "_") + "_decomposed"
-        scale = numpy_helper.to_array(initializers[scale_name]).reshape(-1, 1, 1)
-        bias = numpy_helper.to_array(initializers[bias_name]).reshape(-1, 1, 1)
-        extra = {
-            f"{prefix}_scale": scale.astype(np.float32),
-            f"{prefix}_bias": bias.astype(np.float32),
-            f"{prefix}_eps": np.array(epsilon, dtype=np.float32),
-        }
-        for name, array in extra.items():
-            graph.initializer.append(numpy_helper.from_array(array, name))
+    """InstanceNormalization -> (x - mean) / sqrt(mean((x - mean)^2) + eps) * scale + bias
+    over H, W. One implementation with the int8 research lever's variants: imported here,
+    not at the top, because exporter/onnx_rewrites_int8.py builds on this module."""
+    from exporter.onnx_rewrites_int8 import decompose_instance_norm_per_channel_eps
 
-        p = prefix
-        axes = f"{p}_axes"
-        if opset >= 18:  # ReduceMean takes its axes as an input from opset 18 on
-            graph.initializer.append(
-                numpy_helper.from_array(np.array([2, 3], dtype=np.int64), axes))
-
-        def reduce_mean(inp: str, out: str, axes: str = axes) -> onnx.NodeProto:
-            if opset >= 18:
-                return helper.make_node("ReduceMean", [inp, axes], [out], keepdims=1)
-            return helper.make_node("ReduceMean", [inp], [out], axes=[2, 3], keepdims=1)
-
-        new_nodes += [
-            reduce_mean(x, f"{p}_mean"),
-            helper.make_node("Sub", [x, f"{p}_mean"], [f"{p}_centered"]),
-            helper.make_node("Mul", [f"{p}_centered", f"{p}_centered"], [f"{p}_sq"]),
-            reduce_mean(f"{p}_sq", f"{p}_var"),
-            helper.make_node("Add", [f"{p}_var", f"{p}_eps"], [f"{p}_var_eps"]),
-            helper.make_node("Sqrt", [f"{p}_var_eps"], [f"{p}_std"]),
-            helper.make_node("Div", [f"{p}_centered", f"{p}_std"], [f"{p}_normed"]),
-            helper.make_node("Mul", [f"{p}_normed", f"{p}_scale"], [f"{p}_scaled"]),
-            helper.make_node("Add", [f"{p}_scaled", f"{p}_bias"], [node.output[0]]),
-        ]
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    return model
+    return decompose_instance_norm_per_channel_eps(constants_to_initializers(model))
 
 
 def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:

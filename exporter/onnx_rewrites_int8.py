@@ -18,11 +18,14 @@ ReduceMean/Sub/Mul/ReduceMean/Add/Sqrt/Div/Mul/Add with a per-channel epsilon, w
 avoids SQUARED_DIFFERENCE (no int16 kernel, so int16x8 runs). `sqrt_as_rsqrt` does the same
 for AdaIN's style standard deviation: int16x8 has no SQRT, so it is written through RSQRT.
 
-Measured (issue 7 report, /work/scratch/int8): equalization adds 1.5-2.6 dB to int8 PSNR of
-Johnson nets at 64x64 with the converter's ranges, but nothing at 256x256 (trained Johnson
-15.4 -> 14.3 dB; with robust ranges 23.6 -> 22.9 dB), and the two-stage form adds ops without
-a gain (so DIRECT is the default). The robust activation ranges of
-`exporter.quant_debug.quantize_with_ranges` are the lever that counts. What this module
+Measured (docs/benchmarks.md, "int8 levers tried"): equalization adds 1.5-2.6 dB to int8
+PSNR of Johnson nets at 64x64 with the converter's ranges, but nothing at 256x256 on a trained
+Johnson (15.4 -> 14.3 dB; with robust ranges 23.6 -> 22.9 dB); on the random-init inline
+Johnson at 256x256 with calibration stds, 19.0 -> 21.4 dB SNR, and with filter norms instead
+nothing. The two-stage form adds ops without a gain (so DIRECT is the default, and
+onnx_rewrites.decompose_instance_norm is this module's decomposition with its defaults).
+The robust activation ranges of `exporter.quant_debug.quantize_with_ranges` are the lever
+that counts. What this module
 brings for sure: with `sqrt_as_rsqrt` the AdaIN stylizer's int16x8 converts and runs.
 """
 
