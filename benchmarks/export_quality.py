@@ -126,15 +126,25 @@ def measure_model(name: str, out_root: Path, runs: int) -> ModelRow | None:
     minmax_config = replace(config, out_dir=out_root / f"{name}_minmax", targets=(Target.INT8,),
                             int8_ranges=Int8Ranges.MINMAX)
     minmax = measure(name, minmax_config, runs)[0]
+    fp32 = rows.get(Target.FP32.value, rows.get("all", missing))
+    int8 = rows.get(Target.INT8.value, rows.get("all", missing))
+    files = {"fp32": config.out_dir / "model_fp32.tflite", "int8": config.out_dir /
+             "model_int8.tflite", "minmax": minmax_config.out_dir / "model_int8.tflite"}
+    if all(path.is_file() for path in files.values()):
+        # the ratio is the figure: the three files take turns, so load on the shared CPU
+        # falls on all of them alike
+        latency = interleaved_latency_ms({k: p.read_bytes() for k, p in files.items()}, runs)
+        fp32, int8 = (replace(fp32, latency_ms=latency["fp32"]),
+                      replace(int8, latency_ms=latency["int8"]))
+        minmax = replace(minmax, latency_ms=latency["minmax"])
     ranges: dict = {}
     metadata_path = config.out_dir / "metadata.json"
     if metadata_path.exists():
         artifacts = json.loads(metadata_path.read_text())["artifacts"]
         ranges = next((a.get("int8_ranges") or {} for a in artifacts
                        if a["target"] == Target.INT8.value), {})
-    return ModelRow(name, rows.get(Target.FP32.value, rows.get("all", missing)),
-                    rows.get(Target.INT8.value, rows.get("all", missing)), minmax,
-                    ranges.get("quantile"), ranges.get("rmse_by_quantile", {}))
+    return ModelRow(name, fp32, int8, minmax, ranges.get("quantile"),
+                    ranges.get("rmse_by_quantile", {}))
 
 
 def models_markdown(rows: list[ModelRow], runs: int, seconds: float) -> str:
@@ -149,8 +159,9 @@ def models_markdown(rows: list[ModelRow], runs: int, seconds: float) -> str:
         "RMSE vs the float model on 8 of the 32 calibration crops (24 calibrate). PSNR/SNR: "
         "the .tflite against PyTorch fp32 on the 8 held-out crops (photos calibration never "
         "saw), PSNR over the output's declared range. Latency: median of one inference, 2 "
-        f"threads, {runs} runs after 3 warm-ups, fp32 and int8 measured back to back (the "
-        "CPU is shared: compare within a row). 'min/max int8': the converter's own ranges "
+        f"threads, {runs} runs after 3 warm-ups, the fp32, int8 and min/max int8 files taking "
+        "turns run by run (the CPU is shared: compare within a row). 'min/max int8': the "
+        "converter's own ranges "
         "(`--int8-ranges minmax`), exported apart for comparison. With sqrt_as_rsqrt a default "
         "pass, the AdaIN int16x8 that failed at SQRT in the table above now converts and runs "
         "(tests/exporter/test_families.py::test_adain_int16x8_runs_after_sqrt_as_rsqrt).",
@@ -215,10 +226,16 @@ def measure_family_pair(name: str, size: int, steps: int, runs: int, work: Path)
     net, loss = train_family(name, steps)
     weights = work / f"{name}_trained.pt"
     torch.save(net.state_dict(), weights)
-    trained = measure(f"{name} trained", replace(base, out_dir=work / f"{name}_trained",
-                                                  targets=targets, weights=weights), runs)
+    out_dir = work / f"{name}_trained"
+    trained = {r.target: r for r in measure(f"{name} trained", replace(
+        base, out_dir=out_dir, targets=targets, weights=weights), runs)}
+    files = {t.value: out_dir / f"model_{t.file_suffix}.tflite" for t in targets}
+    if all(path.is_file() for path in files.values()) and set(files) <= set(trained):
+        latency = interleaved_latency_ms({k: p.read_bytes() for k, p in files.items()}, runs)
+        trained = {k: replace(row, latency_ms=latency.get(k, row.latency_ms))
+                   for k, row in trained.items()}
     return FamilyPair(name, TASKS[name].description, loss,
-                      {r.target: r for r in random}, {r.target: r for r in trained})
+                      {r.target: r for r in random}, trained)
 
 
 def trained_markdown(pairs: list[FamilyPair], size: int, steps: int, runs: int,
@@ -238,7 +255,7 @@ def trained_markdown(pairs: list[FamilyPair], size: int, steps: int, runs: int,
         "Input cap: PyTorch fp32 on those inputs rounded to the int8 file's input grid - the "
         "best any int8-input file can reach; a random-init InstanceNorm net amplifies input "
         "noise so much that its cap sits near the 30 dB target. Latency: median of one "
-        f"inference, 2 threads, {runs} runs, fp32 and int8 back to back.",
+        f"inference, 2 threads, {runs} runs, the fp32 and int8 files taking turns.",
         "",
         "| family | task | trained L1 | random int8 SNR dB | random input cap dB | "
         "trained int8 SNR dB | trained input cap dB | trained int8 PSNR dB | "
@@ -279,19 +296,30 @@ def run_trained_families(size: int, steps: int, runs: int, only: list[str],
     return 0
 
 
-def median_latency_ms(content: bytes, runs: int) -> float:
+def _warm_runner(content: bytes) -> tuple[TfliteRunner, dict[str, np.ndarray]]:
     runner = TfliteRunner(content, num_threads=2)
     rng = np.random.default_rng(0)
     feeds = {name: rng.uniform(0, 1, tuple(detail["shape"])).astype(np.float32)
              for name, detail in runner.input_details.items()}
     for _ in range(3):
         runner(feeds)
-    samples = []
+    return runner, feeds
+
+
+def median_latency_ms(content: bytes, runs: int) -> float:
+    return interleaved_latency_ms({"model": content}, runs)["model"]
+
+
+def interleaved_latency_ms(contents: dict[str, bytes], runs: int) -> dict[str, float]:
+    """Median ms of one inference of each model, the models taking turns run by run."""
+    runners = {key: _warm_runner(content) for key, content in contents.items()}
+    samples: dict[str, list[float]] = {key: [] for key in contents}
     for _ in range(runs):
-        start = time.perf_counter()
-        runner(feeds)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+        for key, (runner, feeds) in runners.items():
+            start = time.perf_counter()
+            runner(feeds)
+            samples[key].append((time.perf_counter() - start) * 1000)
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 def measure(label: str, config: ExportConfig, runs: int) -> list[Row]:
