@@ -305,15 +305,43 @@ def run(cfg: QatConfig) -> dict[str, object]:
     return record
 
 
+def record_control(name: ModelName, weights: Path, steps: int) -> dict[str, object]:
+    """Score control weights (fp32, and tflite-int8 through the card's export) and keep the
+    figures in the `<name>_qat` run record, where the model card shows them beside QAT's."""
+    from models import card  # the card imports this module
+
+    module = MODULES[name]
+    model = module.build(pretrained=False)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval()
+    quality = metrics.heldout_quality(model, module.TASK, module.OUTPUT_RANGE.low)
+    int8 = card.measure_int8(name.value, module, model, model_ref=f"models.{name}:build",
+                             weights=weights)
+    control: dict[str, object] = {
+        "command": f"python -m models.qat {name} --steps {steps} --control OUT.pt",
+        "steps": steps, "heldout_psnr": round(quality.psnr, 2),
+        "heldout_ssim": round(quality.ssim, 4),
+        "int8_psnr": round(int8.quality.psnr, 2) if int8.quality else None,
+        "int8_ssim": round(int8.quality.ssim, 4) if int8.quality else None}
+    path = record_path(qat_name(name.value))
+    if path.exists():
+        record = json.loads(path.read_text())
+        record["control"] = control
+        temp = path.with_suffix(".json.tmp")
+        temp.write_text(json.dumps(record, indent=2) + "\n")
+        temp.replace(path)
+    return control
+
+
 def run_control(cfg: QatConfig, out: Path) -> None:
     """The same fine-tuning without fake quantization, written to `out` (not the manifest)."""
     module = MODULES[cfg.name]
     base = load_pretrained(cfg.name.value, module.build(pretrained=False))
     result = fine_tune(cfg, base, fake_quant=False)
-    quality = metrics.heldout_quality(result.model, module.TASK, module.OUTPUT_RANGE.low)
     torch.save(result.model.state_dict(), out)
-    print(f"{cfg.name} control (no fake quant): held-out PSNR {quality.psnr:.2f} dB, "
-          f"SSIM {quality.ssim:.4f}; {result.seconds:.0f} s; weights {out}")
+    control = record_control(cfg.name, out, cfg.steps)
+    print(f"{cfg.name} control (no fake quant): held-out PSNR {control['heldout_psnr']} dB, "
+          f"tflite-int8 {control['int8_psnr']} dB; {result.seconds:.0f} s; weights {out}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -327,8 +355,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: the machine is shared)")
     parser.add_argument("--control", type=Path, metavar="OUT.pt", default=None,
-                        help="fine-tune the same way without fake quantization and write the "
-                             "weights to OUT.pt only (what the extra training alone gives)")
+                        help="fine-tune the same way without fake quantization, write the "
+                             "weights to OUT.pt only (what the extra training alone gives) and "
+                             "their fp32/int8 figures into the <NAME>_qat record")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be at least 1")

@@ -55,13 +55,17 @@ def _row(name: str, psnr: float, int8_psnr: float | None, **record: object) -> c
 
 def test_card_shows_qat_beside_the_trained_model_and_int8_for_ablations() -> None:
     base = _row("tiny_style", 24.80, 24.77, steps=3000, device="cuda")
-    tuned = _row("tiny_style_qat", 24.70, 24.85, steps=1000, seconds=151.2, device="cpu")
+    control = {"heldout_psnr": 25.99, "heldout_ssim": 0.8288, "int8_psnr": 25.94,
+               "int8_ssim": 0.8181}
+    tuned = _row("tiny_style_qat", 24.70, 24.85, steps=1000, seconds=151.2, device="cpu",
+                 control=control)
     pruned = _row("fast_style_pruned", 24.40, 24.10)
     unfinetuned = _row("fast_style_pruned", 18.69, None)
     text = card.render([base], [("no fine-tuning", unfinetuned), ("pruned", pruned)],
                        [card.QatPair(base, tuned)])
-    assert ("| tiny_style | 24.80 / 0.800 | 24.77 / 0.750 | 24.70 / 0.800 | 24.85 / 0.750 | "
-            "+0.08 | 1000 steps, 151.2 s, cpu |") in text
+    assert ("| tiny_style | 24.80 / 0.800 | 24.77 / 0.750 | 0.03 | 25.99 / 0.829 | "
+            "25.94 / 0.818 | 0.05 | 24.70 / 0.800 | 24.85 / 0.750 | -0.15 | "
+            "1000 steps, 151.2 s, cpu |") in text
     assert f"| weights/tiny_style_qat.pt | `{'ab' * 32}` |" in text
     assert "| pruned | 8,459 | 57 KB | 148 M | 24.40 / 0.800 | 24.10 / 0.750 |" in text
     assert "| no fine-tuning | 8,459 | 57 KB | 148 M | 18.69 / 0.800 | - |" in text
