@@ -75,3 +75,25 @@ def test_float_io_int8_file_is_capped_by_its_first_quantize(tmp_path):
     assert _artifact(metadata, Target.INT8)["inputs"][0]["dtype"] == "float32"
     cap = _artifact(metadata, Target.INT8)["verification"]["input_bound"]["outputs"][0]
     assert 30 < cap["psnr_db"] < 90
+
+
+def test_quality_gate_names_targets_their_own_input_already_fails(family_export, tmp_path):
+    from dataclasses import replace
+
+    from exporter.errors import QualityGateError
+    from exporter.pipeline import check_outcome
+
+    result = family_export("johnson")
+    metadata = json.loads(result.metadata_path.read_text())
+    int8 = _artifact(metadata, Target.INT8)["verification"]
+    cap = int8["input_bound"]["outputs"][0]["psnr_db"]
+    int16_cap = _artifact(metadata, Target.INT16X8)["verification"]["input_bound"]
+    gate = cap + 1  # above int8's cap, far below int16x8's
+    assert int16_cap["outputs"][0]["psnr_db"] > gate
+    config = replace(family_config("johnson", tmp_path), min_psnr=gate)
+    with pytest.raises(QualityGateError) as raised:
+        check_outcome(config, result)
+    message = raised.value.message
+    assert "tflite-int8" in message and "even PyTorch, fed the input rounded" in message
+    named = message.split("(", 1)[1].split(":", 1)[0]
+    assert named == "tflite-int8"  # int16x8's cap passes the gate, so it is not named
