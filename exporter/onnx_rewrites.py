@@ -130,7 +130,7 @@ def reflect_pad_as_slices(model: onnx.ModelProto) -> onnx.ModelProto:
                                    f"{prefix}_{axis}_e{index}")
                        for index in range(1, end + 1)]  # x[-2], ..., x[-1 - end]
             current = f"{prefix}_{axis}"
-            new_nodes.append(helper.make_node("Concat", pieces, [current], axis=axis))
+            _concat_in_groups(new_nodes, pieces, axis, current)
         new_nodes.append(helper.make_node("Identity", [current], [node.output[0]]))
     del graph.node[:]
     graph.node.extend(new_nodes)
@@ -149,6 +149,28 @@ def _spatial_reflect_pads(node: onnx.NodeProto, initializers: dict[str, onnx.Ten
     if any(p < 0 for p in pads) or any(pads[a] or pads[a + rank] for a in range(min(2, rank))):
         return None
     return {a: (pads[a], pads[a + rank]) for a in range(2, rank) if pads[a] or pads[a + rank]}
+
+
+MAX_CONCAT_INPUTS = 4  # XNNPACK concatenates up to 5 inputs; a wider one runs in LiteRT
+
+
+def _concat_in_groups(nodes: list[onnx.NodeProto], pieces: list[str], axis: int,
+                      output: str) -> None:
+    """Concat(pieces) as a tree of Concats with at most MAX_CONCAT_INPUTS inputs each (a 9x9
+    conv's reflection pad makes 9 pieces), so that every one stays in the CPU delegate."""
+    level = 0
+    while len(pieces) > MAX_CONCAT_INPUTS:
+        grouped = []
+        for start in range(0, len(pieces), MAX_CONCAT_INPUTS):
+            chunk = pieces[start:start + MAX_CONCAT_INPUTS]
+            if len(chunk) == 1:
+                grouped.append(chunk[0])
+                continue
+            name = f"{output}_group{level}_{start}"
+            nodes.append(helper.make_node("Concat", chunk, [name], axis=axis))
+            grouped.append(name)
+        pieces, level = grouped, level + 1
+    nodes.append(helper.make_node("Concat", pieces, [output], axis=axis))
 
 
 def _edge_slice(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], source: str, axis: int,
