@@ -145,3 +145,27 @@ def test_reflect_pad_as_slices_is_exact_and_leaves_no_reflect_pad(tmp_path):
     # XNNPACK concatenates at most 5 inputs: the 9x9 pad's 9 pieces are grouped
     assert max(len(n.input) for n in rewritten.graph.node if n.op_type == "Concat") <= 4
     np.testing.assert_array_equal(_run(rewritten, _image()), _run(model, _image()))
+
+
+def test_nearest_upsample_as_depth_to_space_is_exact(tmp_path):
+    import onnxsim
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.Upsample(scale_factor=2),
+                        nn.Conv2d(5, 3, 1), nn.Upsample(scale_factor=3, mode="nearest"),
+                        nn.Upsample(scale_factor=2, mode="bilinear")).eval()
+    path = tmp_path / "up.onnx"
+    torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(path), input_names=["image"],
+                      opset_version=17, dynamo=False)
+    model, _ = onnxsim.simplify(onnx.load(str(path)))
+    rewritten = apply_passes(onnx.ModelProto.FromString(model.SerializeToString()),
+                             ("nearest_upsample_as_depth_to_space",))
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert ops.count("Resize") == 1  # the bilinear one stays
+    assert [a.i for n in rewritten.graph.node if n.op_type == "DepthToSpace"
+            for a in n.attribute if a.name == "blocksize"] == [2, 3]
+    # x3 tiles 9 copies: grouped so no Concat takes more than XNNPACK's inputs
+    assert max(len(n.input) for n in rewritten.graph.node if n.op_type == "Concat") <= 4
+    # equal up to float rounding (onnxruntime fuses the bilinear resize differently)
+    np.testing.assert_allclose(_run(rewritten, _image()), _run(model, _image()), atol=1e-6)
