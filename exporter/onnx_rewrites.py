@@ -25,6 +25,8 @@ scale).
 `nearest_upsample_as_depth_to_space` follows from the same fact: XNNPACK has no
 RESIZE_NEAREST_NEIGHBOR either. As CONCATENATION + DEPTH_TO_SPACE (exact: each 2x2 block
 repeats its pixel) tiny_style runs in one delegate partition instead of three, 15% faster.
+Not a default pass: the converter has no 16x8 kernel for DEPTH_TO_SPACE, so it would cost
+every upsampling net its tflite-int16x8.
 """
 
 from __future__ import annotations
