@@ -85,71 +85,83 @@ def decompose_instance_norm(model: onnx.ModelProto) -> onnx.ModelProto:
     return decompose_instance_norm_per_channel_eps(constants_to_initializers(model))
 
 
-def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
-    """PRelu(x, a) -> LeakyRelu(x, a) for one shared slope, else Relu(x) + a * (x - Relu(x))."""
+# A node's replacement (None: keep the node). It reads constants by name and may append
+# initializers to the graph for the nodes it makes.
+NodeRewrite = Callable[[onnx.NodeProto, onnx.GraphProto, dict[str, np.ndarray]],
+                       list[onnx.NodeProto] | None]
+
+
+def _rewrite_nodes(model: onnx.ModelProto, rewrite: NodeRewrite) -> onnx.ModelProto:
+    """Every node through `rewrite`, after Constant nodes became initializers (so a rewrite
+    sees torch's constant pads, scales and slopes)."""
     model = constants_to_initializers(model)
     graph = model.graph
-    initializers = {init.name: init for init in graph.initializer}
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     new_nodes: list[onnx.NodeProto] = []
     for node in graph.node:
-        slope_init = initializers.get(node.input[1]) if node.op_type == "PRelu" else None
-        if slope_init is None:  # a slope computed at run time stays a PRelu
-            new_nodes.append(node)
-            continue
-        x, slope, out = node.input[0], numpy_helper.to_array(slope_init), node.output[0]
-        if slope.size == 1:
-            new_nodes.append(helper.make_node("LeakyRelu", [x], [out], alpha=float(slope.flat[0]),
-                                              name=node.name))
-            continue
-        p = (node.name or out).replace("/", "_") + "_as_relu"
-        new_nodes += [
-            helper.make_node("Relu", [x], [f"{p}_positive"]),
-            helper.make_node("Sub", [x, f"{p}_positive"], [f"{p}_negative"]),
-            helper.make_node("Mul", [f"{p}_negative", node.input[1]], [f"{p}_leak"]),
-            helper.make_node("Add", [f"{p}_positive", f"{p}_leak"], [out]),
-        ]
+        replacement = rewrite(node, graph, constants)
+        new_nodes.extend([node] if replacement is None else replacement)
     del graph.node[:]
     graph.node.extend(new_nodes)
     return model
+
+
+def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
+    """PRelu(x, a) -> LeakyRelu(x, a) for one shared slope, else Relu(x) + a * (x - Relu(x))."""
+    return _rewrite_nodes(model, _prelu_as_relu)
+
+
+def _prelu_as_relu(node: onnx.NodeProto, graph: onnx.GraphProto,
+                   constants: dict[str, np.ndarray]) -> list[onnx.NodeProto] | None:
+    if node.op_type != "PRelu" or node.input[1] not in constants:
+        return None  # a slope computed at run time stays a PRelu
+    x, slope, out = node.input[0], constants[node.input[1]], node.output[0]
+    if slope.size == 1:
+        return [helper.make_node("LeakyRelu", [x], [out], alpha=float(slope.flat[0]),
+                                 name=node.name)]
+    p = (node.name or out).replace("/", "_") + "_as_relu"
+    return [
+        helper.make_node("Relu", [x], [f"{p}_positive"]),
+        helper.make_node("Sub", [x, f"{p}_positive"], [f"{p}_negative"]),
+        helper.make_node("Mul", [f"{p}_negative", node.input[1]], [f"{p}_leak"]),
+        helper.make_node("Add", [f"{p}_positive", f"{p}_leak"], [out]),
+    ]
 
 
 def reflect_pad_as_slices(model: onnx.ModelProto) -> onnx.ModelProto:
     """Pad(mode=reflect) over H and W -> Concat of mirrored one-pixel Slices and the input."""
-    model = constants_to_initializers(model)
-    graph = model.graph
-    initializers = {init.name: init for init in graph.initializer}
-    new_nodes: list[onnx.NodeProto] = []
-    for node in graph.node:
-        pads = _spatial_reflect_pads(node, initializers)
-        if pads is None:
-            new_nodes.append(node)
-            continue
-        prefix = (node.name or node.output[0]).replace("/", "_") + "_reflect"
-        current = node.input[0]
-        for axis, (begin, end) in pads.items():
-            pieces = [_edge_slice(graph, new_nodes, current, axis, index,
-                                  f"{prefix}_{axis}_b{index}")
-                      for index in range(begin, 0, -1)]  # x[begin], ..., x[1]
-            pieces.append(current)
-            pieces += [_edge_slice(graph, new_nodes, current, axis, -1 - index,
-                                   f"{prefix}_{axis}_e{index}")
-                       for index in range(1, end + 1)]  # x[-2], ..., x[-1 - end]
-            current = f"{prefix}_{axis}"
-            _concat_in_groups(new_nodes, pieces, axis, current)
-        new_nodes.append(helper.make_node("Identity", [current], [node.output[0]]))
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    return model
+    return _rewrite_nodes(model, _reflect_pad_as_slices)
 
 
-def _spatial_reflect_pads(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto],
+def _reflect_pad_as_slices(node: onnx.NodeProto, graph: onnx.GraphProto,
+                           constants: dict[str, np.ndarray]) -> list[onnx.NodeProto] | None:
+    pads = _spatial_reflect_pads(node, constants)
+    if pads is None:
+        return None
+    nodes: list[onnx.NodeProto] = []
+    prefix = (node.name or node.output[0]).replace("/", "_") + "_reflect"
+    current = node.input[0]
+    for axis, (begin, end) in pads.items():
+        pieces = [_edge_slice(graph, nodes, current, axis, index, f"{prefix}_{axis}_b{index}")
+                  for index in range(begin, 0, -1)]  # x[begin], ..., x[1]
+        pieces.append(current)
+        pieces += [_edge_slice(graph, nodes, current, axis, -1 - index,
+                               f"{prefix}_{axis}_e{index}")
+                   for index in range(1, end + 1)]  # x[-2], ..., x[-1 - end]
+        current = f"{prefix}_{axis}"
+        _concat_in_groups(nodes, pieces, axis, current)
+    nodes.append(helper.make_node("Identity", [current], [node.output[0]]))
+    return nodes
+
+
+def _spatial_reflect_pads(node: onnx.NodeProto, constants: dict[str, np.ndarray],
                           ) -> dict[int, tuple[int, int]] | None:
     """{axis: (begin, end)} of a constant reflect Pad over axes 2+ only, else None."""
     mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
     if (node.op_type != "Pad" or mode != b"reflect" or len(node.input) < 2
-            or node.input[1] not in initializers or (len(node.input) > 3 and node.input[3])):
+            or node.input[1] not in constants or (len(node.input) > 3 and node.input[3])):
         return None
-    pads = numpy_helper.to_array(initializers[node.input[1]]).tolist()
+    pads = constants[node.input[1]].tolist()
     rank = len(pads) // 2
     if any(p < 0 for p in pads) or any(pads[a] or pads[a + rank] for a in range(min(2, rank))):
         return None
@@ -194,22 +206,21 @@ def nearest_upsample_as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProt
     """Resize(nearest, integer factor k on H and W, torch's asymmetric/floor) -> Concat of
     k*k copies along C, then DepthToSpace(k, DCR): every output block repeats its pixel, as
     nearest upsampling does. XNNPACK has no RESIZE_NEAREST_NEIGHBOR; it has both of these."""
-    model = constants_to_initializers(model)
-    graph = model.graph
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    new_nodes: list[onnx.NodeProto] = []
-    for node in graph.node:
-        factor = _nearest_factor(node, constants)
-        if factor is None:
-            new_nodes.append(node)
-            continue
-        tiled = (node.name or node.output[0]).replace("/", "_") + "_tiled"
-        _concat_in_groups(new_nodes, [node.input[0]] * factor * factor, 1, tiled)
-        new_nodes.append(helper.make_node("DepthToSpace", [tiled], [node.output[0]],
-                                          blocksize=factor, mode="DCR"))
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    return model
+    return _rewrite_nodes(model, _nearest_upsample_as_depth_to_space)
+
+
+def _nearest_upsample_as_depth_to_space(node: onnx.NodeProto, graph: onnx.GraphProto,
+                                        constants: dict[str, np.ndarray],
+                                        ) -> list[onnx.NodeProto] | None:
+    factor = _nearest_factor(node, constants)
+    if factor is None:
+        return None
+    nodes: list[onnx.NodeProto] = []
+    tiled = (node.name or node.output[0]).replace("/", "_") + "_tiled"
+    _concat_in_groups(nodes, [node.input[0]] * factor * factor, 1, tiled)
+    nodes.append(helper.make_node("DepthToSpace", [tiled], [node.output[0]], blocksize=factor,
+                                  mode="DCR"))
+    return nodes
 
 
 def _nearest_factor(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> int | None:
