@@ -21,8 +21,8 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # (float output unchanged; docs/benchmarks.md "int8 levers tried"). prelu_as_relu: PRELU has
 # no 16x8 kernel either; LEAKY_RELU or RELU/SUB/MUL/ADD have, and the int8 file got faster
 # (inline ESPCN 128x128: 3.5 -> 2.1 ms; fp32 1.28 -> 1.22 ms). reflect_pad_as_slices: XNNPACK
-# has no MIRROR_PAD; as SLICE/CONCATENATION a style net stays in one fast delegate partition
-# (tiny_style 256x256 on this CPU: ~45 -> ~4 ms int8, ~50 -> ~6 ms fp32).
+# has no MIRROR_PAD and LiteRT's own kernel is slow; as SLICE/CONCATENATION the pads run in
+# the delegate (tiny_style 256x256 on this CPU: ~45 -> ~4 ms int8, ~50 -> ~6 ms fp32).
 # nearest_upsample_as_depth_to_space (tiny_style 15% faster) is not default: int16x8 has no
 # DEPTH_TO_SPACE kernel, and the ONNX graph is shared by every target.
 DEFAULT_ONNX_PASSES = (

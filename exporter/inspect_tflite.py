@@ -95,12 +95,20 @@ class InputQuantization:
 
     scale: float
     zero_point: int
-    low: int  # the integer type's range
-    high: int
+    dtype: str  # the integer type, e.g. "int8"
+
+    @property
+    def low(self) -> int:
+        return int(np.iinfo(np.dtype(self.dtype)).min)
+
+    @property
+    def high(self) -> int:
+        return int(np.iinfo(np.dtype(self.dtype)).max)
 
     def round_trip(self, array: np.ndarray) -> np.ndarray:
-        steps = np.clip(np.round(array / self.scale) + self.zero_point, self.low, self.high)
-        return ((steps - self.zero_point) * self.scale).astype(array.dtype)
+        """`array` as the file reads it: quantized and dequantized as TfliteRunner does."""
+        detail = {"dtype": self.dtype, "quantization": (self.scale, self.zero_point)}
+        return dequantize(quantize(array, detail), detail).astype(array.dtype)
 
 
 def input_quantization(content: bytes) -> dict[str, InputQuantization]:
@@ -116,8 +124,8 @@ def input_quantization(content: bytes) -> dict[str, InputQuantization]:
             detail = tensors[quantize_output[index]]
         scale, zero_point = detail.get("quantization", (0.0, 0))
         if scale and np.dtype(detail["dtype"]).kind in "iu":
-            info = np.iinfo(np.dtype(detail["dtype"]))
-            found[name] = InputQuantization(float(scale), int(zero_point), info.min, info.max)
+            found[name] = InputQuantization(float(scale), int(zero_point),
+                                            np.dtype(detail["dtype"]).name)
     return found
 
 

@@ -380,9 +380,9 @@ def _artifact_json(result: TargetResult, loaded: LoadedModel) -> dict[str, Any]:
 
 def _capped(result: ExportResult, min_psnr: float) -> str:
     """Name the targets whose own integer input grid already keeps PyTorch below the gate."""
-    capped = [t.target.value for t in result.targets if t.verification
-              and t.verification.input_bound
-              and min(o.psnr_db for o in t.verification.input_bound) < min_psnr]
+    caps = {t.target.value: t.verification.input_cap_psnr_db
+            for t in result.targets if t.verification}
+    capped = [name for name, cap in caps.items() if cap is not None and cap < min_psnr]
     if not capped:
         return ""
     return (f" ({', '.join(capped)}: even PyTorch, fed the input rounded to the file's integer "

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from exporter.config import Target
 from exporter.pipeline import STAGE_COUNT, ExportResult
-from exporter.verify import Verification
 
 
 class RichProgress:
@@ -55,13 +54,6 @@ def _db(value: float | None) -> str:
     return "inf" if value == float("inf") else _number(value, 1)
 
 
-def _input_cap(verification: Verification) -> float | None:
-    """Worst PSNR PyTorch reaches on inputs rounded to the file's input grid (see verify)."""
-    if verification.input_bound is None:
-        return None
-    return min(o.psnr_db for o in verification.input_bound)
-
-
 def comparison_table(result: ExportResult) -> Table:
     table = Table(title=f"export of {result.out_dir} (PSNR/SSIM vs PyTorch, held-out photos)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
@@ -90,7 +82,7 @@ def comparison_table(result: ExportResult) -> Table:
         table.add_row(
             target.target.value,
             _number((target.size_bytes or 0) / 1024, 1), io,
-            _db(worst.psnr_db), _db(_input_cap(target.verification)),
+            _db(worst.psnr_db), _db(target.verification.input_cap_psnr_db),
             _number(ssim, 3), _number(worst.max_abs_error, 4), integer,
             str(target.graph.transposes_between_convs))
     return table

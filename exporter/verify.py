@@ -52,6 +52,13 @@ class Verification:
     def worst_psnr_db(self) -> float:
         return min(o.psnr_db for o in self.outputs)
 
+    @property
+    def input_cap_psnr_db(self) -> float | None:
+        """Worst PSNR PyTorch reaches on inputs rounded to the file's grid (None: float)."""
+        if self.input_bound is None:
+            return None
+        return min(o.psnr_db for o in self.input_bound)
+
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"samples": self.samples, "source": self.source,
                                  "worst_psnr_db": _finite(self.worst_psnr_db),

@@ -25,7 +25,7 @@ def _artifact(metadata: dict, target: Target) -> dict:
 
 
 def test_round_trip_lands_on_the_grid_and_clips_to_the_type():
-    grid = InputQuantization(scale=0.5, zero_point=-2, low=-128, high=127)
+    grid = InputQuantization(scale=0.5, zero_point=-2, dtype="int8")
     values = np.array([0.1, 0.26, -1.0, 1e6, -1e6], np.float32)
     np.testing.assert_allclose(grid.round_trip(values), [0.0, 0.5, -1.0, 64.5, -63.0])
 
