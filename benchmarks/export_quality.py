@@ -121,11 +121,11 @@ def measure_model(name: str, out_root: Path, runs: int) -> ModelRow | None:
         return None
     config = ExportConfig(model_ref=f"models.{name}:build", out_dir=out_root / name,
                           targets=MODEL_TARGETS, calib_samples=32, verify_samples=8)
-    rows = {row.target: row for row in measure(name, config, runs)}
+    rows = {row.target: row for row in measure(name, config, runs, timed=False)}
     missing = Row(name, "-", None, None, None, None, 0.0, None, "failed")
     minmax_config = replace(config, out_dir=out_root / f"{name}_minmax", targets=(Target.INT8,),
                             int8_ranges=Int8Ranges.MINMAX)
-    minmax = measure(name, minmax_config, runs)[0]
+    minmax = measure(name, minmax_config, runs, timed=False)[0]
     fp32 = rows.get(Target.FP32.value, rows.get("all", missing))
     int8 = rows.get(Target.INT8.value, rows.get("all", missing))
     files = {"fp32": config.out_dir / "model_fp32.tflite", "int8": config.out_dir /
@@ -222,13 +222,13 @@ def measure_family_pair(name: str, size: int, steps: int, runs: int, work: Path)
     base = dict(configs(size, work))[f"{name} (inline)"]
     targets = (Target.FP32, Target.INT8)
     random = measure(f"{name} random", replace(base, out_dir=work / f"{name}_random",
-                                                targets=targets), runs)
+                                                targets=targets), runs, timed=False)
     net, loss = train_family(name, steps)
     weights = work / f"{name}_trained.pt"
     torch.save(net.state_dict(), weights)
     out_dir = work / f"{name}_trained"
     trained = {r.target: r for r in measure(f"{name} trained", replace(
-        base, out_dir=out_dir, targets=targets, weights=weights), runs)}
+        base, out_dir=out_dir, targets=targets, weights=weights), runs, timed=False)}
     files = {t.value: out_dir / f"model_{t.file_suffix}.tflite" for t in targets}
     if all(path.is_file() for path in files.values()) and set(files) <= set(trained):
         latency = interleaved_latency_ms({k: p.read_bytes() for k, p in files.items()}, runs)
@@ -322,7 +322,9 @@ def interleaved_latency_ms(contents: dict[str, bytes], runs: int) -> dict[str, f
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
-def measure(label: str, config: ExportConfig, runs: int) -> list[Row]:
+def measure(label: str, config: ExportConfig, runs: int, timed: bool = True) -> list[Row]:
+    """Export, then one Row per target; timed=False leaves latency to the caller (who times
+    several files in turns)."""
     start = time.perf_counter()
     try:
         result = run_export(config)
@@ -337,14 +339,15 @@ def measure(label: str, config: ExportConfig, runs: int) -> list[Row]:
                             shared + target.seconds, None, f"failed: {target.error}"))
             continue
         worst = min(target.verification.outputs, key=lambda o: o.psnr_db)
-        content = (result.out_dir / (target.file or "")).read_bytes()
+        latency = (median_latency_ms((result.out_dir / (target.file or "")).read_bytes(), runs)
+                   if timed else None)
         integer = "" if not target.target.needs_calibration else (
             "full integer" if target.graph and target.graph.fully_integer else "float ops left")
         bound = target.verification.input_bound
         cap = min(o.snr_db for o in bound) if bound else None
         rows.append(Row(label, target.target.value, worst.psnr_db, worst.snr_db, worst.ssim,
                         (target.size_bytes or 0) / 1024, shared + target.seconds,
-                        median_latency_ms(content, runs), integer, cap))
+                        latency, integer, cap))
     return rows
 
 
