@@ -45,6 +45,7 @@ from torch.ao.quantization import (
 )
 from torch.nn.utils import parametrize
 
+from exporter.artifacts import atomic_write_json
 from exporter.errors import MobilizeError
 from models import fast_style, metrics
 from models.train import MODULES, SEED, Device, ModelName, TrainConfig, batches_for
@@ -296,9 +297,7 @@ def run(cfg: QatConfig) -> dict[str, object]:
               "fake_quant_psnr_after": round(after.psnr, 2),
               "sha256": digest, "torch": torch.__version__}
     path = record_path(name)
-    temp = path.with_suffix(".json.tmp")
-    temp.write_text(json.dumps(record, indent=2) + "\n")
-    temp.replace(path)
+    atomic_write_json(path, record)
     print(f"{name}: held-out PSNR {quality.psnr:.2f} dB, SSIM {quality.ssim:.4f} (fp32); "
           f"fake-quant PSNR {before.psnr:.2f} -> {after.psnr:.2f} dB; "
           f"{result.seconds:.0f} s, sha256 {digest}")
@@ -327,9 +326,7 @@ def record_control(name: ModelName, weights: Path, steps: int) -> dict[str, obje
     if path.exists():
         record = json.loads(path.read_text())
         record["control"] = control
-        temp = path.with_suffix(".json.tmp")
-        temp.write_text(json.dumps(record, indent=2) + "\n")
-        temp.replace(path)
+        atomic_write_json(path, record)
     return control
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exporter.artifacts import atomic_write_json
 from exporter.errors import MobilizeError
 from models import adain, data, espcn, fast_style, metrics, style_student, stylize, tiny_style, unet
 from models.weights import record_path, save_weights
@@ -180,9 +180,7 @@ def train(cfg: TrainConfig, initial: nn.Module | None = None) -> dict[str, objec
               "heldout_psnr": round(quality.psnr, 2), "heldout_ssim": round(quality.ssim, 4),
               "sha256": digest, "torch": torch.__version__}
     path = record_path(name)
-    temp = path.with_suffix(".json.tmp")
-    temp.write_text(json.dumps(record, indent=2) + "\n")
-    temp.replace(path)
+    atomic_write_json(path, record)
     print(f"{name}: held-out PSNR {quality.psnr:.2f} dB, SSIM {quality.ssim:.4f}, "
           f"{seconds:.0f} s, sha256 {digest}")
     return record
