@@ -179,3 +179,18 @@ def test_reflection_pads_become_slices_in_every_target(family_export, name):
         assert histogram["CONCATENATION"] >= 2 and histogram["STRIDED_SLICE"] >= 4
     fp32 = _artifact(metadata, Target.FP32)["verification"]["outputs"][0]
     assert fp32["max_abs_error"] < 1e-4
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_int8_of_a_statistics_net_says_why_it_lost_and_what_keeps_it(family_export, name):
+    int8 = _artifact(json.loads(family_export(name).metadata_path.read_text()), Target.INT8)
+    snr = min(output["snr_db"] for output in int8["verification"]["outputs"])
+    histogram = int8["graph"]["op_histogram"]
+    statistics = histogram.get("MEAN", 0) > 0 and histogram.get("RSQRT", 0) > 0
+    told = [w for w in int8["warnings"] if "own statistics" in w]
+    assert statistics == (name in ("johnson", "cyclegan", "adain"))
+    if statistics and snr < 30:
+        assert len(told) == 1
+        assert f"keeps {snr:.1f} dB SNR" in told[0] and "tflite-int16x8" in told[0]
+    else:
+        assert told == []
