@@ -58,12 +58,9 @@ NOT_ROUNDED = {"Slice", "Concat", "Identity", "Shape", "Constant", "Reshape", "S
 @dataclass(frozen=True)
 class Graph:
     model: onnx.ModelProto
-    samples: SampleSet  # calibration
     held_out: SampleSet
     reference: np.ndarray  # PyTorch fp32 on held_out
     ranges: dict[str, tuple[float, float]]
-    op_of: dict[str, str]
-
     spatial: frozenset[str]
 
     def spatial_activations(self) -> list[str]:
@@ -75,7 +72,7 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
 
 
 def _activation_ranges(model: onnx.ModelProto, samples: SampleSet,
-                       ) -> tuple[dict[str, tuple[float, float]], dict[str, str], set[str]]:
+                       ) -> tuple[dict[str, tuple[float, float]], set[str]]:
     """Every rounded activation's int8 range, as the exporter sets it; and the spatial ones."""
     inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
     floats = {info.name for info in inferred
@@ -110,7 +107,7 @@ def _activation_ranges(model: onnx.ModelProto, samples: SampleSet,
         else:
             low, high = min(lows[name]), max(highs[name])
         ranges[name] = (min(low, 0.0), max(high, 0.0))
-    return ranges, op_of, {name for name, is_spatial in spatial.items() if is_spatial}
+    return ranges, {name for name, is_spatial in spatial.items() if is_spatial}
 
 
 def fake_quantized(graph: Graph, bits: dict[str, int]) -> onnx.ModelProto:
@@ -227,9 +224,9 @@ def build_graph(config: ExportConfig, work: Path) -> Graph:
     reference = torch_outputs(loaded.module, data.verification, loaded.inputs,
                               loaded.output_names)[loaded.output_names[0]]
     model = onnx.load(str(cleaned.path))
-    ranges, op_of, spatial = _activation_ranges(model, data.calibration)
-    return Graph(model, data.calibration, data.verification, reference.astype(np.float64),
-                 ranges, op_of, frozenset(spatial))
+    ranges, spatial = _activation_ranges(model, data.calibration)
+    return Graph(model, data.verification, reference.astype(np.float64), ranges,
+                 frozenset(spatial))
 
 
 def family_budget(name: str, size: int, steps: int, work: Path) -> Budget:

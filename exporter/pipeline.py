@@ -262,9 +262,11 @@ def _integer_warnings(target: Target, graph: GraphReport) -> tuple[str, ...]:
 def _statistics_warnings(target: Target, graph: GraphReport,
                          verification: Verification) -> tuple[str, ...]:
     """Say why an int8 net with per-image statistics lost its picture, and what keeps it."""
+    if target is not Target.INT8:
+        return ()
     means, rsqrts = graph.op_histogram.get("MEAN", 0), graph.op_histogram.get("RSQRT", 0)
     worst = min(output.snr_db for output in verification.outputs)
-    if target is not Target.INT8 or not (means and rsqrts) or worst >= STATISTICS_SNR_DB:
+    if not (means and rsqrts) or worst >= STATISTICS_SNR_DB:
         return ()
     return (f"{target.value} keeps {worst:.1f} dB SNR against PyTorch: the net normalizes "
             f"each image by its own statistics ({means} MEAN, {rsqrts} RSQRT ops: InstanceNorm "
