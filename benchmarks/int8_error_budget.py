@@ -39,13 +39,12 @@ from benchmarks.export_quality import configs, write_section  # noqa: E402
 from exporter.calibration import SampleSet, build_representative_data  # noqa: E402
 from exporter.config import ExportConfig, Target  # noqa: E402
 from exporter.model_loader import load_model  # noqa: E402
-from exporter.onnx_export import clean_onnx, export_onnx  # noqa: E402
 from exporter.pipeline import run_export  # noqa: E402
+from exporter.quant_debug import RangeOptions, sample_quantile_range  # noqa: E402
 from exporter.verify import torch_outputs  # noqa: E402
 
 SECTION = "## int8 error budget (issue 7)"
 FAMILY_NAMES = ("johnson", "cyclegan", "adain")
-QUANTILE = 0.5  # the exporter's median per-sample range (exporter/quant_debug.RangeOptions)
 # Where the per-image statistics end: the next op that is not normalization arithmetic.
 STATISTICS_END = {"Conv", "ConvTranspose", "Resize", "Relu", "Tanh", "Sigmoid", "Concat",
                   "Slice", "Clip", "LeakyRelu"}
@@ -88,12 +87,12 @@ def _activation_ranges(model: onnx.ModelProto, samples: SampleSet,
     probe.graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
                               for name, op in op_of.items() if op != "input")
     session = _session(probe)
+    computed = [name for name, op in op_of.items() if op != "input"]
     lows: dict[str, list[float]] = {name: [] for name in op_of}
     highs: dict[str, list[float]] = {name: [] for name in op_of}
     spatial: dict[str, bool] = {}
     for index in range(samples.count):
         feeds = samples.sample(index)
-        computed = [name for name, op in op_of.items() if op != "input"]
         values = dict(zip(computed, session.run(computed, feeds), strict=True)) | feeds
         for name, value in ((name, values[name]) for name in op_of):
             lows[name].append(float(value.min()))
@@ -101,9 +100,8 @@ def _activation_ranges(model: onnx.ModelProto, samples: SampleSet,
             spatial[name] = value.ndim == 4 and value.shape[2] * value.shape[3] > 1
     ranges = {}
     for name in op_of:
-        if spatial[name]:
-            low = float(np.quantile(lows[name], 1 - QUANTILE))
-            high = float(np.quantile(highs[name], QUANTILE))
+        if spatial[name]:  # the exporter's default: the median per-sample range
+            low, high = sample_quantile_range(lows[name], highs[name], RangeOptions().quantile)
         else:
             low, high = min(lows[name]), max(highs[name])
         ranges[name] = (min(low, 0.0), max(high, 0.0))
@@ -213,17 +211,16 @@ def measure_budget(family: str, graph: Graph, tflite_int8: float | None) -> Budg
         all_16=snr_db(graph, dict.fromkeys(names, 16)), statistics_count=len(statistics))
 
 
-def build_graph(config: ExportConfig, work: Path) -> Graph:
+def build_graph(config: ExportConfig, onnx_path: Path) -> Graph:
+    """The ONNX file an export converted (its model.onnx), with the export's samples."""
     loaded = load_model(config.model_ref, weights=config.weights,
                         input_shapes=config.input_shapes, input_ranges=config.input_ranges,
                         input_names=config.input_names, output_range=config.output_range)
-    raw = export_onnx(loaded, work / "raw.onnx", config.opset)
-    cleaned = clean_onnx(raw, work / "model.onnx", config.onnx_passes)
     data = build_representative_data(loaded.inputs, config.calib_sources, config.calib_samples,
                                      config.verify_samples)
     reference = torch_outputs(loaded.module, data.verification, loaded.inputs,
                               loaded.output_names)[loaded.output_names[0]]
-    model = onnx.load(str(cleaned.path))
+    model = onnx.load(str(onnx_path))
     ranges, spatial = _activation_ranges(model, data.calibration)
     return Graph(model, data.verification, reference.astype(np.float64), ranges,
                  frozenset(spatial))
@@ -240,9 +237,10 @@ def family_budget(name: str, size: int, steps: int, work: Path) -> Budget:
         net, _ = train_family(name, steps)
         torch.save(net.state_dict(), work / f"{name}.pt")
         config = replace(config, weights=work / f"{name}.pt")
-    exported = run_export(config).targets[0].verification
-    tflite_int8 = min(o.snr_db for o in exported.outputs) if exported else None
-    return measure_budget(name, build_graph(config, work), tflite_int8)
+    exported = run_export(config)
+    verification = exported.targets[0].verification
+    tflite_int8 = min(o.snr_db for o in verification.outputs) if verification else None
+    return measure_budget(name, build_graph(config, exported.onnx_path), tflite_int8)
 
 
 def _short(name: str) -> str:

@@ -414,6 +414,12 @@ def _is_spatial(shape: tuple[int, ...]) -> bool:
     return len(shape) == 4 and shape[1] * shape[2] > 1
 
 
+def sample_quantile_range(lows: Sequence[float], highs: Sequence[float],
+                          quantile: float) -> tuple[float, float]:
+    """A spatial activation's range from each calibration sample's min and max."""
+    return float(np.quantile(lows, 1.0 - quantile)), float(np.quantile(highs, quantile))
+
+
 def _with_ranges(calibrated: bytes, extremes: Mapping[int, _Extremes], quantile: float) -> bytes:
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -424,8 +430,7 @@ def _with_ranges(calibrated: bytes, extremes: Mapping[int, _Extremes], quantile:
         if (found is None or not found.spatial or params is None or params.min is None
                 or params.max is None or len(params.min) != 1):
             continue
-        low = float(np.quantile(found.lows, 1.0 - quantile))
-        high = float(np.quantile(found.highs, quantile))
+        low, high = sample_quantile_range(found.lows, found.highs, quantile)
         # keep the recorded sign: a ReLU output stays [0, high], never a negative low
         params.min = np.array([min(low, 0.0) if params.min[0] <= 0 else low], np.float32)
         params.max = np.array([max(high, float(params.min[0]))], np.float32)
