@@ -40,16 +40,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from exporter.config import (  # noqa: E402
+from mobilize.contract.tflite_runner import TfliteRunner  # noqa: E402
+from mobilize.errors import MobilizeError  # noqa: E402
+from mobilize.exporter.config import (  # noqa: E402
     ALL_TARGETS,
     DEFAULT_ONNX_PASSES,
     ExportConfig,
     Int8Ranges,
     Target,
 )
-from exporter.errors import MobilizeError  # noqa: E402
-from exporter.inspect_tflite import TfliteRunner  # noqa: E402
-from exporter.pipeline import run_export  # noqa: E402
+from mobilize.exporter.pipeline import run_export  # noqa: E402
 from tests.exporter.families import FAMILIES  # noqa: E402
 
 SECTION = "## Export quality: PyTorch fp32 vs each TFLite target"
@@ -94,11 +94,11 @@ def configs(size: int, out_root: Path) -> list[tuple[str, ExportConfig]]:
                               targets=(Target.INT8, Target.INT16X8))))
     for module_name in BUNDLED:
         try:
-            importlib.import_module(f"models.{module_name}")
+            importlib.import_module(f"mobilize.models.{module_name}")
         except ImportError:
             continue
-        found.append((f"models.{module_name}", ExportConfig(
-            model_ref=f"models.{module_name}:build", out_dir=out_root / module_name,
+        found.append((f"mobilize.models.{module_name}", ExportConfig(
+            model_ref=f"mobilize.models.{module_name}:build", out_dir=out_root / module_name,
             targets=ALL_TARGETS, calib_samples=32, verify_samples=8)))
     return found
 
@@ -116,10 +116,10 @@ class ModelRow:
 def measure_model(name: str, out_root: Path, runs: int) -> ModelRow | None:
     """fp32 and int8 (default ranges) of one trained model; None when it does not import."""
     try:
-        importlib.import_module(f"models.{name}")
+        importlib.import_module(f"mobilize.models.{name}")
     except ImportError:
         return None
-    config = ExportConfig(model_ref=f"models.{name}:build", out_dir=out_root / name,
+    config = ExportConfig(model_ref=f"mobilize.models.{name}:build", out_dir=out_root / name,
                           targets=MODEL_TARGETS, calib_samples=32, verify_samples=8)
     rows = {row.target: row for row in measure(name, config, runs, timed=False)}
     missing = Row(name, "-", None, None, None, None, 0.0, None, "failed")
@@ -189,7 +189,7 @@ def run_models(runs: int, write: Path | None) -> int:
     rows: list[ModelRow] = []
     with tempfile.TemporaryDirectory(prefix="export-quality-models-") as work:
         for name in BUNDLED:
-            print(f"exporting models.{name} ...", flush=True)
+            print(f"exporting mobilize.models.{name} ...", flush=True)
             row = measure_model(name, Path(work), runs)
             if row is None:
                 continue

@@ -36,12 +36,12 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.export_quality import configs, write_section  # noqa: E402
-from exporter.calibration import SampleSet, build_representative_data  # noqa: E402
-from exporter.config import ExportConfig, Target  # noqa: E402
-from exporter.model_loader import load_model  # noqa: E402
-from exporter.pipeline import run_export  # noqa: E402
-from exporter.quant_debug import RangeOptions, sample_quantile_range  # noqa: E402
-from exporter.verify import torch_outputs  # noqa: E402
+from mobilize.exporter.calibration import SampleSet, build_representative_data  # noqa: E402
+from mobilize.exporter.config import ExportConfig, Target  # noqa: E402
+from mobilize.exporter.int8_ranges import RangeOptions, sample_quantile_range  # noqa: E402
+from mobilize.exporter.model_loader import load_model  # noqa: E402
+from mobilize.exporter.pipeline import run_export  # noqa: E402
+from mobilize.exporter.verify import torch_outputs  # noqa: E402
 
 SECTION = "## int8 error budget (issue 7)"
 FAMILY_NAMES = ("johnson", "cyclegan", "adain")
@@ -157,7 +157,7 @@ def _rounding(graph: onnx.GraphProto, source: str, name: str,
 
 
 def snr_db(graph: Graph, bits: dict[str, int]) -> float:
-    """Output SNR (variance over error, as exporter.verify) of the fake-quantized graph."""
+    """Output SNR (variance over error, as mobilize.exporter.verify) of the fake-quantized graph."""
     session = _session(fake_quantized(graph, bits))
     outputs = np.concatenate([session.run(None, graph.held_out.sample(i))[0]
                               for i in range(graph.held_out.count)]).astype(np.float64)

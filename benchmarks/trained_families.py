@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import data, metrics, stylize
+from mobilize.models import data, metrics, stylize
 from tests.exporter.families import FAMILIES
 
 SEED = 20261123

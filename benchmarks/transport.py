@@ -31,8 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from device_bench import ops  # noqa: E402
-from device_bench.transports import ConnectOptions, connect_tcp  # noqa: E402
+from mobilize.device import ops  # noqa: E402
+from mobilize.device.transports import ConnectOptions, connect_tcp  # noqa: E402
 
 REMOTE = "/data/local/tmp/transport_bench.bin"
 
@@ -48,7 +48,7 @@ def emulator_process(root: Path) -> Iterator[str]:
     """`mobilize emulator` in its own process; yields its serial."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "exporter.cli", "emulator", "--port", str(port), "--root",
+        [sys.executable, "-m", "mobilize.cli", "emulator", "--port", str(port), "--root",
          str(root), "--accept-new-keys"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
@@ -155,7 +155,7 @@ def tiny_models(folder: Path, count: int) -> list[Path]:
 def measure_overhead(serial: str, key: Path, work: Path, models: int) -> dict:
     paths = tiny_models(work, models)
     out = work / "runs.json"
-    command = [sys.executable, "-m", "exporter.cli", "bench", *map(str, paths), "--serial", serial,
+    command = [sys.executable, "-m", "mobilize.cli", "bench", *map(str, paths), "--serial", serial,
                "--adb-key", str(key), "--db", str(work / "r.db"), "--json", str(out),
                "--runs", "20", "--warmup", "2", "--threads", "1", "--cooldown-timeout", "10"]
     started = time.perf_counter()

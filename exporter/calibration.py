@@ -17,17 +17,19 @@ import numpy as np
 from skimage import color, data, transform
 from skimage.util import img_as_float32
 
-from exporter.config import MIN_CALIB_SAMPLES, CalibSource
-from exporter.errors import UsageError
-from exporter.specs import InputSpec, ValueRange
+from mobilize.contract.specs import (
+    InputSpec,
+    ValueRange,
+    from_range,  # noqa: F401 - used by verify
+)
+from mobilize.errors import UsageError
+from mobilize.exporter.config import MIN_CALIB_SAMPLES, CalibSource
+from mobilize.photos import CALIBRATION_PHOTOS, HELD_OUT_PHOTOS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARRAY_SUFFIXES = (".npy", ".npz")
-# Real photographs shipped inside scikit-image (no download). Calibration and verification
-# draw from disjoint sets so that verification figures are on images calibration never saw.
-CALIBRATION_PHOTOS = ("astronaut", "coffee", "rocket", "hubble_deep_field",
-                      "immunohistochemistry", "retina")
-HELD_OUT_PHOTOS = ("chelsea", "stereo_motorcycle", "camera", "coins")
+# Calibration and verification draw from disjoint sets (mobilize/photos.py, shared with the
+# zoo) so that verification figures are on images neither calibration nor training saw.
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
@@ -108,15 +110,6 @@ def to_range(unit: np.ndarray, value_range: ValueRange) -> np.ndarray:
         std = np.asarray(value_range.std, dtype=np.float32).reshape(1, -1, 1, 1)
         return ((unit - mean) / std).astype(np.float32)
     return (value_range.low + unit * (value_range.high - value_range.low)).astype(np.float32)
-
-
-def from_range(values: np.ndarray, value_range: ValueRange) -> np.ndarray:
-    """Inverse of to_range for NCHW arrays: back to [0, 1] for viewing."""
-    if value_range.mean is not None and value_range.std is not None:
-        mean = np.asarray(value_range.mean, dtype=np.float32).reshape(1, -1, 1, 1)
-        std = np.asarray(value_range.std, dtype=np.float32).reshape(1, -1, 1, 1)
-        return values * std + mean
-    return (values - value_range.low) / (value_range.high - value_range.low)
 
 
 def build_representative_data(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from exporter.errors import UsageError
-from exporter.specs import ValueRange
+from mobilize.contract.specs import ValueRange
+from mobilize.contract.tflite_runner import Layout  # noqa: F401 - part of the config's vocabulary
+from mobilize.errors import UsageError
 
 DEFAULT_OPSET = 17
 DEFAULT_CALIB_SAMPLES = 32
@@ -25,8 +26,13 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # the delegate (tiny_style 256x256 on this CPU: ~45 -> ~4 ms int8, ~50 -> ~6 ms fp32).
 # nearest_upsample_as_depth_to_space (tiny_style 15% faster) is not default: int16x8 has no
 # DEPTH_TO_SPACE kernel, and the ONNX graph is shared by every target.
+# decompose_group_norm / decompose_layer_norm: onnx2tf cannot convert torch's GroupNorm (a
+# rank-3 Reshape around InstanceNormalization): AnimeGANv2 did not convert at all without.
+# div_by_sqrt_as_rsqrt: AdaIN's x / std.reshape(...) kept an int8 DIV that LiteRT refuses
+# when a flat channel's std rounds to the zero point (the unseen AdaIN net had no int8).
 DEFAULT_ONNX_PASSES = (
-    "constants_to_initializers", "decompose_instance_norm", "sqrt_as_rsqrt", "prelu_as_relu",
+    "constants_to_initializers", "decompose_group_norm", "decompose_layer_norm",
+    "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt", "prelu_as_relu",
     "reflect_pad_as_slices",
 )
 
@@ -63,15 +69,10 @@ class Int8Ranges(StrEnum):
 
     MINMAX = "minmax"  # the converter's own: min and max over every sample
     QUANTILE = "quantile"  # the median over samples of each sample's own min/max
-    # The quantile (0.35/0.5/0.75) whose int8 output is closest to float on validation
-    # samples split off the calibration samples (never the held-out verification set).
+    # Of min/max and the quantiles 0.35/0.5/0.75, the ranges whose int8 output is closest to
+    # float on validation samples split off the calibration samples (never the held-out
+    # verification set): never worse than min/max there.
     AUTO = "auto"
-
-
-class Layout(StrEnum):
-    NCHW = "NCHW"
-    NHWC = "NHWC"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class QuantConfig:
 class ExportConfig:
     """Everything `mobilize export` was asked to do."""
 
-    model_ref: str
+    model_ref: str  # what to load: module:factory, path.py:factory, .pt/.pt2; or a label
     out_dir: Path
     targets: tuple[Target, ...] = (Target.INT8,)
     # Empty: taken from the model module's INPUTS (names, NCHW shapes, value ranges).
@@ -141,6 +142,9 @@ class ExportConfig:
     converter_flags: tuple[tuple[str, object], ...] = ()
     int8_ranges: Int8Ranges = Int8Ranges.AUTO
     debug_quant: bool = False  # per-layer int8 error report for tflite-int8
+    # An nn.Module built by the caller (mobilize.export): used instead of loading model_ref,
+    # which then only names it in metadata.json. Typed loosely so config needs no torch.
+    module: object | None = None
 
     def __post_init__(self) -> None:
         if not self.targets:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,10 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from exporter.config import (
+from mobilize.console import add_json_option, json_goes_to_stdout, write_json
+from mobilize.contract.specs import ValueRange, parse_shape
+from mobilize.errors import UsageError
+from mobilize.exporter.config import (
     ALL_TARGETS,
     DEFAULT_CALIB_SAMPLES,
     DEFAULT_ONNX_PASSES,
@@ -22,9 +26,7 @@ from exporter.config import (
     IoType,
     Target,
 )
-from exporter.errors import UsageError
-from exporter.onnx_rewrites import REWRITE_PASSES
-from exporter.specs import ValueRange, parse_shape
+from mobilize.exporter.onnx_rewrites import REWRITE_PASSES
 
 ALL = "all"
 T = TypeVar("T")
@@ -100,7 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {','.join(DEFAULT_ONNX_PASSES)}; known: "
                         f"{', '.join(REWRITE_PASSES)})")
     parser.add_argument("--min-psnr", type=float, metavar="DB",
-                        help="exit non-zero (3) when any target's PSNR vs PyTorch is below DB")
+                        help="exit non-zero (6) when any target's PSNR vs PyTorch is below DB")
+    add_json_option(parser, "metadata.json's content (artifacts, verification, failures)")
     parser.set_defaults(handler=run)
 
 
@@ -147,11 +150,13 @@ def _model_stem(ref: str) -> str:
 
 
 def run(args: argparse.Namespace, console: Console | None = None) -> int:
-    from exporter.pipeline import check_outcome, run_export
-    from exporter.quant_debug import render_table
-    from exporter.report import RichProgress, comparison_table, print_failures
+    from mobilize.exporter.pipeline import check_outcome, run_export
+    from mobilize.exporter.quant_debug import render_table
+    from mobilize.exporter.report import RichProgress, comparison_table, print_failures
 
-    console = console or Console()
+    json_target = getattr(args, "json", None)
+    # With --json -, stdout carries the JSON alone: progress and tables go to stderr.
+    console = console or Console(stderr=json_goes_to_stdout(json_target))
     config = config_from_args(args)
     progress = RichProgress(console)
     try:
@@ -164,5 +169,7 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
             console.print(render_table(target.quant_debug))
     print_failures(console, result)
     console.print(f"wrote {result.metadata_path}", highlight=False)
+    if json_target:
+        write_json(json_target, json.loads(result.metadata_path.read_text()))
     check_outcome(config, result)
     return 0

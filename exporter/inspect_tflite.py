@@ -13,6 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from mobilize.contract.tflite_runner import (  # noqa: F401 - re-exported for the exporter
+    InputQuantization,
+    TfliteRunner,
+    _interpreter,
+    dequantize,
+    input_quantization,
+    quantize,
+)
+
 CONV_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"})
 FLOAT_TYPES = (np.float32, np.float16, np.float64)
 
@@ -36,16 +45,8 @@ class GraphReport:
     float_ops: tuple[str, ...]  # "OP#index -> tensor" for compute in float
     fully_integer: bool
     transposes_between_convs: int
-    inputs: tuple[TensorInfo, ...]  # in signature order, named by signature key
+    inputs: tuple[TensorInfo, ...]  # by position (forward()'s order), signature names
     outputs: tuple[TensorInfo, ...]
-
-
-def _interpreter(content: bytes, delegates: bool = False) -> Any:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    resolver = (OpResolverType.AUTO if delegates
-                else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    return Interpreter(model_content=content, experimental_op_resolver_type=resolver)
 
 
 def tensor_info(name: str, detail: dict[str, Any]) -> TensorInfo:
@@ -65,8 +66,10 @@ def inspect_graph(content: bytes) -> GraphReport:
     ops = interpreter._get_ops_details()  # the public API has no op list
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     runner = interpreter.get_signature_runner()
-    inputs = tuple(tensor_info(k, v) for k, v in runner.get_input_details().items())
-    outputs = tuple(tensor_info(k, v) for k, v in runner.get_output_details().items())
+    inputs = tuple(tensor_info(k, v) for k, v in _by_position(
+        runner.get_input_details(), interpreter.get_input_details()))
+    outputs = tuple(tensor_info(k, v) for k, v in _by_position(
+        runner.get_output_details(), interpreter.get_output_details()))
     input_indices = {int(v["index"]) for v in runner.get_input_details().values()}
     output_indices = {int(v["index"]) for v in runner.get_output_details().values()}
 
@@ -88,45 +91,12 @@ def inspect_graph(content: bytes) -> GraphReport:
     )
 
 
-@dataclass(frozen=True)
-class InputQuantization:
-    """The integer grid an input is read onto: its own tensor's (int8/uint8 I/O) or, for a
-    float input, that of the QUANTIZE op right behind it (--io float)."""
-
-    scale: float
-    zero_point: int
-    dtype: str  # the integer type, e.g. "int8"
-
-    @property
-    def low(self) -> int:
-        return int(np.iinfo(np.dtype(self.dtype)).min)
-
-    @property
-    def high(self) -> int:
-        return int(np.iinfo(np.dtype(self.dtype)).max)
-
-    def round_trip(self, array: np.ndarray) -> np.ndarray:
-        """`array` as the file reads it: quantized and dequantized as TfliteRunner does."""
-        detail = {"dtype": self.dtype, "quantization": (self.scale, self.zero_point)}
-        return dequantize(quantize(array, detail), detail).astype(array.dtype)
-
-
-def input_quantization(content: bytes) -> dict[str, InputQuantization]:
-    """Signature input name -> its integer grid, for the inputs that have one."""
-    interpreter = _interpreter(content)
-    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
-    quantize_output = {int(op["inputs"][0]): int(op["outputs"][0])
-                       for op in interpreter._get_ops_details() if op["op_name"] == "QUANTIZE"}
-    found = {}
-    for name, detail in interpreter.get_signature_runner().get_input_details().items():
-        index = int(detail["index"])
-        if np.dtype(detail["dtype"]).kind == "f" and index in quantize_output:
-            detail = tensors[quantize_output[index]]
-        scale, zero_point = detail.get("quantization", (0.0, 0))
-        if scale and np.dtype(detail["dtype"]).kind in "iu":
-            found[name] = InputQuantization(float(scale), int(zero_point),
-                                            np.dtype(detail["dtype"]).name)
-    return found
+def _by_position(signature: dict[str, dict[str, Any]],
+                 positional: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Signature (name, detail) pairs in the order of the model's input/output list: the
+    order an app feeding by index sees (the signature's own is alphabetical)."""
+    position = {int(detail["index"]): rank for rank, detail in enumerate(positional)}
+    return sorted(signature.items(), key=lambda item: position.get(int(item[1]["index"]), 0))
 
 
 def _is_io_boundary(op: dict[str, Any], inputs: set[int], outputs: set[int]) -> bool:
@@ -164,37 +134,3 @@ def _transposes_between_convs(ops: list[dict[str, Any]]) -> int:
                and reaches_conv(op, upstream=True) and reaches_conv(op, upstream=False))
 
 
-class TfliteRunner:
-    """Runs a .tflite through its signature with float NCHW-agnostic arrays in and out:
-    quantizes inputs and dequantizes outputs with the tensors' own parameters."""
-
-    def __init__(self, content: bytes, num_threads: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner()
-        self.input_details = self.runner.get_input_details()
-        self.output_details = self.runner.get_output_details()
-
-    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        quantized = {name: quantize(array, self.input_details[name])
-                     for name, array in feeds.items()}
-        results = self.runner(**quantized)
-        return {name: dequantize(results[name], self.output_details[name])
-                for name in self.output_details}
-
-
-def quantize(array: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return array.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(array / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
-def dequantize(array: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    if np.dtype(detail["dtype"]).kind == "f":
-        return array.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    return ((array.astype(np.float32) - zero_point) * scale).astype(np.float32)

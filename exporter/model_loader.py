@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from exporter.errors import UsageError
-from exporter.specs import InputSpec, ValueRange
+from mobilize.contract.specs import InputSpec, ValueRange
+from mobilize.errors import UsageError
 
 DEFAULT_RANGE = ValueRange(0.0, 1.0)
 SERIALIZED_SUFFIXES = (".pt", ".pth", ".pt2", ".ts", ".jit")
@@ -40,8 +40,13 @@ def load_model(
     input_ranges: Sequence[ValueRange] = (),
     input_names: Sequence[str] = (),
     output_range: ValueRange | None = None,
+    module: nn.Module | None = None,
 ) -> LoadedModel:
-    module, kind, declared_inputs, declared_output_range = _build(ref)
+    """Build the model named by ref, or take `module` as given (ref then only labels it)."""
+    if module is None:
+        module, kind, declared_inputs, declared_output_range = _build(ref)
+    else:
+        module, kind, declared_inputs, declared_output_range = _given(module)
     if weights is not None:
         _load_weights(module, weights)
     module.eval()
@@ -93,6 +98,23 @@ def _build(ref: str) -> tuple[nn.Module, str, tuple[InputSpec, ...], ValueRange 
         )
     declared = tuple(getattr(py_module, "INPUTS", ()) or ())
     return model, "factory", declared, getattr(py_module, "OUTPUT_RANGE", None)
+
+
+def _given(module: Any) -> tuple[nn.Module, str, tuple[InputSpec, ...], ValueRange | None]:
+    if not isinstance(module, nn.Module):
+        raise UsageError(
+            f"mobilize.export() got {type(module).__name__}, not a torch.nn.Module",
+            hint="pass the generator module itself, or a reference such as 'my_gen.py:build'",
+        )
+    declared = tuple(getattr(module, "INPUTS", ()) or ())
+    return module, "module", declared, getattr(module, "OUTPUT_RANGE", None)
+
+
+def module_label(module: nn.Module) -> str:
+    """How metadata.json names a module handed over in memory: its class, importable where
+    the class lives in an importable module."""
+    cls = type(module)
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _import(module_part: str) -> Any:

@@ -10,9 +10,9 @@ from pathlib import Path
 import onnx
 import torch
 
-from exporter.errors import ConversionError
-from exporter.model_loader import LoadedModel, example_inputs
-from exporter.onnx_rewrites import apply_passes
+from mobilize.errors import ConversionError
+from mobilize.exporter.model_loader import LoadedModel, example_inputs
+from mobilize.exporter.onnx_rewrites import apply_passes
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ value in the graph.
 
 `decompose_instance_norm` is a lever for int8 quality work: it writes InstanceNormalization
 as ReduceMean/Sub/Mul/Add/Sqrt/Div so that each step is quantized on its own.
+`decompose_group_norm` and `decompose_layer_norm` exist because onnx2tf cannot convert torch's
+GroupNorm (a Reshape to rank 3 around InstanceNormalization; AnimeGANv2 stopped there): the
+same plain ops on the 4-D tensor, a 1x1 Conv averaging the channel means within each group.
 
 `prelu_as_relu` exists because the TFLite converter (TF 2.21) has no 16x8 kernel for PRELU
 ("Quantization to 16x8-bit not yet supported for op: 'PRELU'"), while RELU, SUB, MUL, ADD and
@@ -37,52 +40,17 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from exporter.errors import UsageError
+from mobilize.errors import UsageError
+from mobilize.exporter.onnx_graph import constants_to_initializers
+from mobilize.exporter.onnx_norm import (
+    decompose_group_norm,
+    decompose_instance_norm,
+    decompose_layer_norm,
+    div_by_sqrt_as_rsqrt,
+    sqrt_as_rsqrt,
+)
 
 RewritePass = Callable[[onnx.ModelProto], onnx.ModelProto]
-
-
-def constants_to_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
-    graph = model.graph
-    kept = []
-    for node in graph.node:
-        value = _constant_value(node)
-        if value is None:
-            kept.append(node)
-            continue
-        tensor = onnx.TensorProto()
-        tensor.CopyFrom(value)
-        tensor.name = node.output[0]
-        graph.initializer.append(tensor)
-    del graph.node[:]
-    graph.node.extend(kept)
-    return model
-
-
-def _constant_value(node: onnx.NodeProto) -> onnx.TensorProto | None:
-    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
-        return None
-    for attribute in node.attribute:
-        if attribute.name == "value":
-            return attribute.t
-        if attribute.name in ("value_float", "value_floats"):
-            data = np.array(attribute.f if attribute.name == "value_float" else attribute.floats,
-                            dtype=np.float32)
-            return numpy_helper.from_array(data)
-        if attribute.name in ("value_int", "value_ints"):
-            data = np.array(attribute.i if attribute.name == "value_int" else attribute.ints,
-                            dtype=np.int64)
-            return numpy_helper.from_array(data)
-    return None
-
-
-def decompose_instance_norm(model: onnx.ModelProto) -> onnx.ModelProto:
-    """InstanceNormalization -> (x - mean) / sqrt(mean((x - mean)^2) + eps) * scale + bias
-    over H, W. One implementation with the int8 research lever's variants: imported here,
-    not at the top, because exporter/onnx_rewrites_int8.py builds on this module."""
-    from exporter.onnx_rewrites_int8 import decompose_instance_norm_per_channel_eps
-
-    return decompose_instance_norm_per_channel_eps(constants_to_initializers(model))
 
 
 # A node's replacement (None: keep the node). It reads constants by name and may append
@@ -238,18 +206,12 @@ def _nearest_factor(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> i
     return int(factor) if factor.is_integer() and factor > 1 else None
 
 
-def sqrt_as_rsqrt(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A Sqrt used as a factor (AdaIN's style std) through RSQRT, so int16x8 converts and
-    runs; see exporter/onnx_rewrites_int8.py. Imported here, not at the top: that module
-    builds on this one."""
-    from exporter.onnx_rewrites_int8 import sqrt_as_rsqrt as rewrite
-
-    return rewrite(model)
-
-
 REWRITE_PASSES: dict[str, RewritePass] = {
     "constants_to_initializers": constants_to_initializers,
+    "decompose_group_norm": decompose_group_norm,  # before decompose_instance_norm
+    "decompose_layer_norm": decompose_layer_norm,
     "decompose_instance_norm": decompose_instance_norm,
+    "div_by_sqrt_as_rsqrt": div_by_sqrt_as_rsqrt,  # before sqrt_as_rsqrt
     "sqrt_as_rsqrt": sqrt_as_rsqrt,
     "prelu_as_relu": prelu_as_relu,
     "reflect_pad_as_slices": reflect_pad_as_slices,

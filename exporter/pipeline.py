@@ -23,26 +23,26 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from exporter import artifacts
-from exporter.calibration import RepresentativeData, build_representative_data
-from exporter.config import ExportConfig, Int8Ranges, Layout, Target
-from exporter.errors import ConversionError, QualityGateError
-from exporter.inspect_tflite import GraphReport, inspect_graph
-from exporter.model_loader import LoadedModel, load_model
-from exporter.native_logs import quiet_native_stderr
-from exporter.onnx_export import OnnxArtifact, clean_onnx, export_onnx
-from exporter.quant_debug import LayerQuantError, debug_quantization
-from exporter.quant_debug import to_json as quant_debug_json
-from exporter.saved_model import SavedModelArtifact, onnx_to_saved_model
-from exporter.specs import InputSpec, ValueRange
-from exporter.tflite_convert import (
+from mobilize.contract import files as artifacts
+from mobilize.contract.metadata import input_spec_to_json, value_range_to_json, write_metadata
+from mobilize.errors import ConversionError, QualityGateError
+from mobilize.exporter.calibration import RepresentativeData, build_representative_data
+from mobilize.exporter.config import ExportConfig, Int8Ranges, Layout, Target
+from mobilize.exporter.inspect_tflite import GraphReport, inspect_graph
+from mobilize.exporter.model_loader import LoadedModel, load_model
+from mobilize.exporter.native_logs import quiet_native_stderr
+from mobilize.exporter.onnx_export import OnnxArtifact, clean_onnx, export_onnx
+from mobilize.exporter.quant_debug import LayerQuantError, debug_quantization
+from mobilize.exporter.quant_debug import to_json as quant_debug_json
+from mobilize.exporter.saved_model import SavedModelArtifact, onnx_to_saved_model
+from mobilize.exporter.tflite_convert import (
     RangeReport,
     TfliteArtifact,
     convert,
     representative_dataset,
     split_validation,
 )
-from exporter.verify import Verification, strip_image, torch_outputs, verify
+from mobilize.exporter.verify import Verification, strip_image, torch_outputs, verify
 
 STAGE_COUNT = 7
 # Issue 7's bar for int8 on architectures the exporter was not tuned on. Nets that normalize
@@ -142,7 +142,7 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
             loaded = load_model(
                 config.model_ref, weights=config.weights, input_shapes=config.input_shapes,
                 input_ranges=config.input_ranges, input_names=config.input_names,
-                output_range=config.output_range)
+                output_range=config.output_range, module=config.module)
             stage.detail = ", ".join(f"{s.name} {'x'.join(map(str, s.shape))} [{s.value_range}]"
                                      for s in loaded.inputs)
         seconds["load"] = stage.seconds
@@ -299,8 +299,8 @@ def _summary(result: TargetResult) -> str:
     else:
         integer = f"NOT fully integer ({len(result.graph.float_ops)} float ops)"
     ranges = result.ranges
-    if ranges is not None and ranges.quantile is not None:
-        integer += f", ranges q{ranges.quantile:g} ({ranges.mode.value})"
+    if ranges is not None and ranges.mode is not Int8Ranges.MINMAX:
+        integer += f", ranges {ranges.chosen} ({ranges.mode.value})"
     return f"{result.size_bytes / 1024:.1f} KiB, PSNR {psnr:.1f} dB, {integer}"
 
 
@@ -317,36 +317,21 @@ def _write_outputs(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact
                 artifacts.atomic_write_bytes(out / name, (work / "out" / name).read_bytes())
     metadata = build_metadata(config, loaded, onnx, artifacts.sha256_bytes(onnx_content),
                               data, results, seconds)
-    metadata_path = out / artifacts.METADATA_FILE
-    artifacts.atomic_write_json(metadata_path, metadata)  # last: it vouches for the rest
+    metadata_path = write_metadata(out, metadata)  # last: it vouches for the rest
     return ExportResult(out_dir=out, metadata_path=metadata_path, onnx_path=out / "model.onnx",
                         targets=tuple(results), warnings=data.calibration.warnings,
                         stage_seconds=dict(seconds))
-
-
-def _range_json(value_range: ValueRange | None) -> dict[str, Any] | None:
-    if value_range is None:
-        return None
-    return {"text": str(value_range), "low": value_range.low, "high": value_range.high,
-            "mean": list(value_range.mean) if value_range.mean else None,
-            "std": list(value_range.std) if value_range.std else None}
-
-
-def _input_json(spec: InputSpec) -> dict[str, Any]:
-    return {"name": spec.name, "shape_nchw": list(spec.shape),
-            "value_range": _range_json(spec.value_range)}
 
 
 def build_metadata(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact,
                    onnx_sha256: str, data: RepresentativeData, results: list[TargetResult],
                    seconds: dict[str, float]) -> dict[str, Any]:
     return {
-        "schema_version": artifacts.METADATA_SCHEMA_VERSION,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "source_model": {"ref": loaded.source, "kind": loaded.kind, "weights": loaded.weights},
-        "inputs": [_input_json(spec) for spec in loaded.inputs],
+        "inputs": [input_spec_to_json(spec) for spec in loaded.inputs],
         "output_names": list(loaded.output_names),
-        "output_range": _range_json(loaded.output_range),
+        "output_range": value_range_to_json(loaded.output_range),
         "onnx": {"file": "model.onnx", "sha256": onnx_sha256, "opset": onnx.opset,
                  "simplified": onnx.simplified, "rewrites": list(onnx.rewrites),
                  "op_types": list(onnx.op_types)},

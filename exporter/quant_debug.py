@@ -7,18 +7,7 @@ not the error it inherits. We report it the way TensorFlow's guide does: RMSE di
 layer's output scale. Pure rounding to a grid of step `scale` gives sqrt(1/12) ~ 0.29; a layer
 well above that (the guide's cut-off is 0.7) loses more than rounding: clipping, a range that
 several channels share badly, or an op whose int8 kernel is coarse (SQRT, DIV, RSQRT).
-
-The report names those layers; `selective_quantized_model` converts with them left in float,
-a way to confirm that keeping them at higher precision buys the picture back (it is then not
-full integer, so it is a diagnosis, not an export target).
-
-`quantize_with_ranges` is the lever the report points to for generators: the converter takes
-each activation's range as the min and max over *all* calibration samples, so one unusual
-crop (a flat patch that InstanceNorm blows up) widens a range for every image, and more
-calibration samples make int8 worse (measured: 8 -> 28.9 dB, 32 -> 21.5 dB, 128 -> 19.6 dB on
-a trained Johnson net). It calibrates with the converter, replaces each spatial activation's
-range with a quantile over samples of each sample's own min and max, and quantizes with the
-converter's own quantizer: still full integer, same ops.
+The exported file's own ranges (exporter/int8_ranges.py) are the ones debugged.
 """
 
 from __future__ import annotations
@@ -26,25 +15,27 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.table import Table
 
-from exporter.config import IoType
-from exporter.errors import ConversionError
+from mobilize.errors import ConversionError
+from mobilize.exporter.int8_ranges import (
+    DEFAULT_SIGNATURE,
+    Dataset,
+    RangeOptions,
+    Sample,
+    int8_converter,
+    quantized_with_options,
+)
 
 ROUNDING_RMSE_OVER_SCALE = math.sqrt(1 / 12)  # uniform rounding error on a grid of one step
 # TensorFlow's guide flags layers above this (rounding plus a large margin).
 DEFAULT_KEEP_THRESHOLD = 0.7
-DEFAULT_SIGNATURE = "serving_default"
-
-Sample = Mapping[str, np.ndarray] | Sequence[np.ndarray]
-Dataset = Callable[[], Iterable[Sample]]
 
 
 @dataclass(frozen=True)
@@ -106,8 +97,8 @@ def debug_quantization(source: Path | str | Any, representative_dataset: Dataset
             if not isinstance(source, (str, Path)):
                 raise ConversionError("range options need a SavedModel folder as the source",
                                       hint="pass the SavedModel path, not a converter")
-            debug_model = _quantized(source, representative_dataset, ranges, signature_key,
-                                     numeric_verify=True)
+            debug_model = quantized_with_options(source, representative_dataset, ranges,
+                                                 signature_key, numeric_verify=True)
             debugger = tf.lite.experimental.QuantizationDebugger(
                 quant_debug_model_content=debug_model, debug_dataset=_unused_dataset)
         else:
@@ -137,17 +128,6 @@ def _unused_dataset() -> Iterator[Sample]:
     # The debugger stores this before we know the model's input order; replaced before run().
     raise AssertionError("replaced before run()")
     yield  # pragma: no cover
-
-
-def int8_converter(saved_model: Path | str, representative_dataset: Dataset,
-                   signature_key: str = DEFAULT_SIGNATURE) -> Any:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [signature_key])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter
 
 
 def _input_order(model: bytes, signature_key: str) -> list[str] | None:
@@ -237,201 +217,3 @@ def render_table(layers: Sequence[LayerQuantError], top: int | None = 15,
 
 def _short(name: str, width: int = 48) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1):]
-
-
-def selective_quantized_model(source: Path | str | Any, representative_dataset: Dataset,
-                              keep: Sequence[str], *,
-                              signature_key: str = DEFAULT_SIGNATURE) -> bytes:
-    """The int8 model with the `keep` layers (output tensor names) left in float: a check of
-    how much keeping them at higher precision buys. Float inputs and outputs."""
-    import tensorflow as tf
-
-    converter = (int8_converter(source, representative_dataset, signature_key)
-                 if isinstance(source, (str, Path)) else source)
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(keep))
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=_unused_dataset, debug_options=options)
-    return debugger.get_nondebug_quantized_model()
-
-
-class RangeEstimator(StrEnum):
-    """How an activation's int8 range is taken from the calibration samples."""
-
-    MIN_MAX = "minmax"  # the converter's own: min and max over every sample
-    SAMPLE_QUANTILE = "sample-quantile"  # a quantile over samples of each sample's min/max
-
-
-@dataclass(frozen=True)
-class RangeOptions:
-    estimator: RangeEstimator = RangeEstimator.SAMPLE_QUANTILE
-    # The median of the per-sample extremes: best of 0.5/0.75/0.9/mean at 256x256 on trained
-    # Johnson (25.4 dB vs 23.6 at 0.75, 15.4 with min/max) and AdaIN nets (44.6 vs 42.0, 36.8).
-    quantile: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.quantile <= 1.0:
-            raise ValueError(f"quantile must be in (0, 1], got {self.quantile}")
-
-
-def quantize_with_ranges(saved_model: Path | str, representative_dataset: Dataset,
-                         options: RangeOptions = RangeOptions(), io: IoType = IoType.INT8, *,
-                         signature_key: str = DEFAULT_SIGNATURE) -> bytes:
-    """Full-integer int8 .tflite (per-channel weights) with robust activation ranges.
-
-    representative_dataset yields dicts keyed by signature input name. Ranges of per-image
-    statistics (tensors without a spatial extent, e.g. a (1, 1, 1, C) variance) keep the
-    min/max over all samples: clipping a variance sends RSQRT far off.
-    """
-    try:
-        return _quantized(saved_model, representative_dataset, options, signature_key, io=io)
-    except ConversionError:
-        raise
-    except Exception as error:  # converter and interpreter raise many types; one message
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConversionError(f"int8 quantization with {options.estimator.value} ranges "
-                              f"failed: {first_line}",
-                              hint="check that the samples match the model's inputs; the "
-                              "converter's own ranges: --target tflite-int8 alone") from error
-
-
-def _quantized(saved_model: Path | str, dataset: Dataset, options: RangeOptions,
-               signature_key: str, io: IoType = IoType.FLOAT,
-               numeric_verify: bool = False) -> bytes:
-    """Calibrate with the converter, set the ranges, quantize with the converter's quantizer
-    (with NumericVerify ops after each layer for the debugger when numeric_verify)."""
-    calibrated = _calibrated(saved_model, dataset, signature_key)
-    if options.estimator is not RangeEstimator.MIN_MAX:
-        extremes = _per_sample_extremes(calibrated, dataset, signature_key)
-        calibrated = _with_ranges(calibrated, extremes, options.quantile)
-    return _mlir_quantize(calibrated, io, numeric_verify)
-
-
-def _calibrated(saved_model: Path | str, dataset: Dataset, signature_key: str) -> bytes:
-    converter = int8_converter(saved_model, dataset, signature_key)
-    converter._experimental_calibrate_only = True  # noqa: SLF001 - the debugger does the same
-    return converter.convert()
-
-
-def _mlir_quantize(calibrated: bytes, io: IoType, numeric_verify: bool = False) -> bytes:
-    import tensorflow as tf
-    from tensorflow.lite.python import convert
-
-    io_type = {IoType.INT8: tf.int8, IoType.UINT8: tf.uint8, IoType.FLOAT: tf.float32}[io]
-    return convert.mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
-                                 enable_numeric_verify=numeric_verify)
-
-
-DEFAULT_QUANTILE_CHOICES = (0.35, 0.5, 0.75)
-
-
-@dataclass(frozen=True)
-class RangeChoice:
-    """The quantile whose int8 model came closest to the float model on validation samples,
-    and that model."""
-
-    options: RangeOptions
-    model: bytes
-    rmse_by_quantile: dict[float, float]
-
-
-def quantize_choosing_ranges(saved_model: Path | str, calibration: Dataset,
-                             validation: Dataset,
-                             quantiles: Sequence[float] = DEFAULT_QUANTILE_CHOICES,
-                             io: IoType = IoType.INT8, *,
-                             signature_key: str = DEFAULT_SIGNATURE) -> RangeChoice:
-    """quantize_with_ranges for each quantile; keep the one with the lowest output RMSE
-    against the float .tflite on `validation` (samples apart from calibration, and apart from
-    the held-out verification set, so the verification figures stay honest). The best
-    quantile differs per model: 0.35 for one trained style net, 0.5 for another."""
-    import tensorflow as tf
-
-    from exporter.inspect_tflite import TfliteRunner
-
-    try:
-        calibrated = _calibrated(saved_model, calibration, signature_key)
-        extremes = _per_sample_extremes(calibrated, calibration, signature_key)
-        float_model = tf.lite.TFLiteConverter.from_saved_model(
-            str(saved_model), [signature_key]).convert()
-        samples = [dict(sample) for sample in validation()]
-        reference = TfliteRunner(float_model)
-        expected = [reference(sample) for sample in samples]
-        rmse: dict[float, float] = {}
-        for quantile in quantiles:
-            candidate = TfliteRunner(_mlir_quantize(
-                _with_ranges(calibrated, extremes, quantile), IoType.FLOAT))
-            errors = [np.mean((candidate(sample)[name] - want[name]) ** 2)
-                      for sample, want in zip(samples, expected, strict=True) for name in want]
-            rmse[quantile] = float(np.sqrt(np.mean(errors)))
-        best = min(rmse, key=lambda q: rmse[q])
-        model = _mlir_quantize(_with_ranges(calibrated, extremes, best), io)
-    except ConversionError:
-        raise
-    except Exception as error:  # converter and interpreter raise many types; one message
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConversionError(f"int8 quantization choosing ranges failed: {first_line}",
-                              hint="check that the samples match the model's inputs") from error
-    return RangeChoice(RangeOptions(quantile=best), model, rmse)
-
-
-@dataclass(frozen=True)
-class _Extremes:
-    lows: np.ndarray  # one per sample
-    highs: np.ndarray
-    spatial: bool
-
-
-def _per_sample_extremes(calibrated: bytes, dataset: Dataset,
-                         signature_key: str) -> dict[int, _Extremes]:
-    """Each float activation's min and max per sample, run in the calibrated (float) model."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interpreter = Interpreter(
-        model_content=calibrated, experimental_preserve_all_tensors=True,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    runner = interpreter.get_signature_runner(signature_key)
-    details = [d for d in interpreter.get_tensor_details() if d["dtype"] == np.float32]
-    lows: dict[int, list[float]] = {}
-    highs: dict[int, list[float]] = {}
-    for sample in dataset():
-        if not isinstance(sample, Mapping):
-            raise ConversionError("range estimation needs samples keyed by input name",
-                                  hint="yield {input_name: array} from the dataset")
-        runner(**{name: np.asarray(a, np.float32) for name, a in sample.items()})
-        for detail in details:
-            try:
-                value = interpreter.get_tensor(detail["index"])
-            except ValueError:  # a tensor without data (e.g. an optional input)
-                continue
-            if value.size:
-                lows.setdefault(detail["index"], []).append(float(value.min()))
-                highs.setdefault(detail["index"], []).append(float(value.max()))
-    shapes = {d["index"]: tuple(d["shape"]) for d in details}
-    return {index: _Extremes(np.array(lows[index]), np.array(highs[index]),
-                             _is_spatial(shapes[index])) for index in lows}
-
-
-def _is_spatial(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 4 and shape[1] * shape[2] > 1
-
-
-def sample_quantile_range(lows: Sequence[float], highs: Sequence[float],
-                          quantile: float) -> tuple[float, float]:
-    """A spatial activation's range from each calibration sample's min and max."""
-    return float(np.quantile(lows, 1.0 - quantile)), float(np.quantile(highs, quantile))
-
-
-def _with_ranges(calibrated: bytes, extremes: Mapping[int, _Extremes], quantile: float) -> bytes:
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
-    for index, tensor in enumerate(model.subgraphs[0].tensors):
-        params = tensor.quantization
-        found = extremes.get(index)
-        if (found is None or not found.spatial or params is None or params.min is None
-                or params.max is None or len(params.min) != 1):
-            continue
-        low, high = sample_quantile_range(found.lows, found.highs, quantile)
-        # keep the recorded sign: a ReLU output stays [0, high], never a negative low
-        params.min = np.array([min(low, 0.0) if params.min[0] <= 0 else low], np.float32)
-        params.max = np.array([max(high, float(params.min[0]))], np.float32)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

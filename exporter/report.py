@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from exporter.config import Target
-from exporter.pipeline import STAGE_COUNT, ExportResult
+from mobilize.exporter.config import Target
+from mobilize.exporter.pipeline import STAGE_COUNT, ExportResult
 
 
 class RichProgress:

@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from exporter.calibration import ONNX2TF_SAMPLE_FILE, onnx2tf_sample_images
-from exporter.config import DEFAULT_ONNX_PASSES
-from exporter.errors import ConversionError
-from exporter.onnx_export import OnnxArtifact, node_op_type
+from mobilize.errors import ConversionError
+from mobilize.exporter.calibration import ONNX2TF_SAMPLE_FILE, onnx2tf_sample_images
+from mobilize.exporter.config import DEFAULT_ONNX_PASSES
+from mobilize.exporter.onnx_export import OnnxArtifact, node_op_type
+from mobilize.exporter.tflite_order import TensorOrder
 
 SIGNATURE = "serving_default"
 
@@ -33,6 +33,8 @@ class SavedModelArtifact:
     path: Path
     input_shapes: dict[str, tuple[int, ...]]  # as TensorFlow sees them (NHWC for images)
     output_shapes: dict[str, tuple[int, ...]]
+    # forward()'s order (the ONNX graph's); the signature's own is alphabetical
+    order: TensorOrder | None = None
 
 
 @contextlib.contextmanager
@@ -71,10 +73,10 @@ def onnx_to_saved_model(onnx: OnnxArtifact, out_dir: Path) -> SavedModelArtifact
             "onnx2tf wrote no SavedModel",
             hint="run with --debug; the ONNX file beside the output can be opened in Netron",
         )
-    return _describe(out_dir)
+    return _describe(out_dir, TensorOrder(onnx.input_names, onnx.output_names))
 
 
-def _describe(path: Path) -> SavedModelArtifact:
+def _describe(path: Path, order: TensorOrder | None = None) -> SavedModelArtifact:
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(path))
@@ -85,6 +87,7 @@ def _describe(path: Path) -> SavedModelArtifact:
         path=path,
         input_shapes={k: tuple(int(d) for d in v.shape) for k, v in inputs.items()},
         output_shapes={k: tuple(int(d) for d in v.shape) for k, v in outputs.items()},
+        order=order,
     )
 
 
@@ -103,6 +106,3 @@ def _conversion_error(error: Exception, log: str, onnx_path: Path) -> Conversion
               "--debug shows onnx2tf's trace"),
     )
 
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -6,23 +6,28 @@ inputs NHWC), so calibration sees exactly what the app will feed.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from exporter.calibration import SampleSet
-from exporter.config import Int8Ranges, IoType, Layout, QuantConfig, Target
-from exporter.errors import ConversionError
-from exporter.quant_debug import (
+from mobilize.contract.specs import InputSpec
+from mobilize.contract.tflite_runner import from_layout, layout_of, to_layout  # noqa: F401
+from mobilize.errors import ConversionError
+from mobilize.exporter.calibration import SampleSet
+from mobilize.exporter.config import Int8Ranges, IoType, QuantConfig, Target
+from mobilize.exporter.int8_ranges import (
+    MINMAX_CANDIDATE,
     RangeEstimator,
     RangeOptions,
+    candidate_name,
     quantize_choosing_ranges,
     quantize_with_ranges,
 )
-from exporter.saved_model import SIGNATURE, SavedModelArtifact
-from exporter.specs import InputSpec
+from mobilize.exporter.saved_model import SIGNATURE, SavedModelArtifact
+from mobilize.exporter.tflite_order import in_forward_order
 
 RepresentativeDataset = Callable[[], Iterator[dict[str, np.ndarray]]]
 
@@ -39,8 +44,9 @@ class RangeReport:
     mode: Int8Ranges
     estimator: RangeEstimator
     quantile: float | None  # None for min/max
-    # Output RMSE vs the float model on the validation samples, per candidate quantile.
-    rmse_by_quantile: tuple[tuple[float, float], ...] = ()
+    # Output RMSE vs the float model on the validation samples, per candidate: "minmax" and
+    # each quantile ("0.35"), in the order tried (auto only).
+    rmse_by_candidate: tuple[tuple[str, float], ...] = ()
 
     @property
     def options(self) -> RangeOptions:
@@ -48,10 +54,23 @@ class RangeReport:
             return RangeOptions(estimator=RangeEstimator.MIN_MAX)
         return RangeOptions(estimator=self.estimator, quantile=self.quantile)
 
+    @property
+    def chosen(self) -> str:
+        return MINMAX_CANDIDATE if self.quantile is None else candidate_name(self.quantile)
+
     def to_json(self) -> dict[str, object]:
         return {"mode": self.mode.value, "estimator": self.estimator.value,
-                "quantile": self.quantile,
-                "rmse_by_quantile": {f"{q:g}": rmse for q, rmse in self.rmse_by_quantile}}
+                "quantile": self.quantile, "chosen": self.chosen,
+                # null: that candidate failed to run (an int8 kernel refused its input)
+                "rmse_by_candidate": {name: _finite(rmse)
+                                      for name, rmse in self.rmse_by_candidate},
+                # the quantile candidates alone, as before min/max became one
+                "rmse_by_quantile": {name: _finite(rmse) for name, rmse in self.rmse_by_candidate
+                                     if name != MINMAX_CANDIDATE}}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -60,31 +79,6 @@ class TfliteArtifact:
     content: bytes
     io: IoType | None  # None for float targets
     ranges: RangeReport | None = None  # tflite-int8 only
-
-
-def _channels_last(rank: int) -> tuple[int, ...]:
-    return (0, *range(2, rank), 1)
-
-
-def layout_of(nchw: Sequence[int], seen: Sequence[int]) -> Layout:
-    """How TFLite holds a tensor PyTorch holds channels-first: NHWC means channels last
-    (onnx2tf's choice for every tensor of rank 3 or more), NCHW means unchanged."""
-    nchw, seen = tuple(nchw), tuple(seen)
-    if seen == nchw:
-        return Layout.NCHW
-    if len(nchw) >= 3 and seen == tuple(nchw[i] for i in _channels_last(len(nchw))):
-        return Layout.NHWC
-    return Layout.OTHER
-
-
-def to_layout(nchw: np.ndarray, layout: Layout) -> np.ndarray:
-    return nchw.transpose(_channels_last(nchw.ndim)) if layout is Layout.NHWC else nchw
-
-
-def from_layout(array: np.ndarray, layout: Layout) -> np.ndarray:
-    if layout is not Layout.NHWC:
-        return array
-    return array.transpose(np.argsort(_channels_last(array.ndim)))
 
 
 def split_validation(samples: SampleSet) -> tuple[SampleSet, SampleSet | None]:
@@ -117,11 +111,22 @@ def convert(saved: SavedModelArtifact, quant: QuantConfig,
             dataset: RepresentativeDataset | None,
             validation: RepresentativeDataset | None = None) -> TfliteArtifact:
     """validation: samples apart from `dataset` for --int8-ranges auto to choose the range
-    quantile on; without them auto takes the median quantile."""
+    quantile on; without them auto takes the median quantile. Inputs and outputs come in
+    forward()'s order (the converter lists them alphabetically)."""
+    if quant.target is Target.INT8 and quant.int8_ranges is not Int8Ranges.MINMAX:
+        artifact = _int8_with_ranges(saved, quant, dataset, validation)
+    else:
+        artifact = _converted(saved, quant, dataset)
+    if saved.order is None:
+        return artifact
+    return replace(artifact, content=in_forward_order(artifact.content, saved.order))
+
+
+def _converted(saved: SavedModelArtifact, quant: QuantConfig,
+               dataset: RepresentativeDataset | None) -> TfliteArtifact:
+    """The converter's own call for every target but tflite-int8 with our ranges."""
     import tensorflow as tf
 
-    if quant.target is Target.INT8 and quant.int8_ranges is not Int8Ranges.MINMAX:
-        return _int8_with_ranges(saved, quant, dataset, validation)
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved.path), [SIGNATURE])
     target = quant.target
@@ -179,8 +184,10 @@ def _int8_with_ranges(saved: SavedModelArtifact, quant: QuantConfig,
     if quant.int8_ranges is Int8Ranges.AUTO and validation is not None:
         choice = quantize_choosing_ranges(saved.path, dataset, validation, io=quant.io,
                                           signature_key=SIGNATURE)
-        report = RangeReport(Int8Ranges.AUTO, choice.options.estimator, choice.options.quantile,
-                             tuple(sorted(choice.rmse_by_quantile.items())))
+        chosen = choice.options
+        report = RangeReport(Int8Ranges.AUTO, chosen.estimator,
+                             None if chosen.estimator is RangeEstimator.MIN_MAX
+                             else chosen.quantile, tuple(choice.rmse_by_candidate.items()))
         content = choice.model
     else:
         options = RangeOptions()

@@ -12,14 +12,11 @@ import torch
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from exporter.calibration import SampleSet, from_range
-from exporter.config import Layout
-from exporter.errors import ConversionError
-from exporter.inspect_tflite import TfliteRunner, input_quantization
-from exporter.specs import InputSpec, ValueRange
-from exporter.tflite_convert import from_layout, layout_of, to_layout
+from mobilize.contract.specs import DIFF_AMPLIFICATION, InputSpec, ValueRange
+from mobilize.contract.tflite_runner import Layout, NchwRunner, input_quantization
+from mobilize.errors import ConversionError
+from mobilize.exporter.calibration import SampleSet, from_range
 
-DIFF_AMPLIFICATION = 10.0
 INPUT_BOUND_NOTE = ("PyTorch fp32 on the inputs rounded onto this file's integer input grid, "
                     "against PyTorch fp32: the best any model reading that input can reach")
 
@@ -92,14 +89,9 @@ def torch_outputs(module: nn.Module, samples: SampleSet, inputs: Sequence[InputS
 def tflite_outputs(content: bytes, samples: SampleSet, inputs: Sequence[InputSpec],
                    reference: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
                                                               dict[str, Layout], dict[str, Layout]]:
-    runner = TfliteRunner(content)
-    input_layouts = {spec.name: layout_of(spec.shape, runner.input_details[spec.name]["shape"])
-                     for spec in inputs}
-    output_layouts = {name: layout_of((1, *reference[name].shape[1:]),
-                                      runner.output_details[name]["shape"])
-                      for name in reference}
-    odd = {name: layout for name, layout in {**input_layouts, **output_layouts}.items()
-           if layout is Layout.OTHER}
+    runner = NchwRunner(content, {spec.name: spec.shape for spec in inputs},
+                        {name: (1, *array.shape[1:]) for name, array in reference.items()})
+    odd = runner.odd_layouts()
     if odd:
         raise ConversionError(
             f"the TFLite model's tensors {', '.join(odd)} have shapes that match PyTorch's "
@@ -107,12 +99,10 @@ def tflite_outputs(content: bytes, samples: SampleSet, inputs: Sequence[InputSpe
             hint="check the ONNX file beside the output; give the model static NCHW inputs")
     collected: dict[str, list[np.ndarray]] = {name: [] for name in reference}
     for index in range(samples.count):
-        feeds = {name: to_layout(array, input_layouts[name])
-                 for name, array in samples.sample(index).items()}
-        for name, array in runner(feeds).items():
-            collected[name].append(from_layout(array, output_layouts[name]))
+        for name, array in runner(samples.sample(index)).items():
+            collected[name].append(array)
     return ({name: np.concatenate(arrays) for name, arrays in collected.items()},
-            input_layouts, output_layouts)
+            runner.input_layouts, runner.output_layouts)
 
 
 def compare(name: str, reference: np.ndarray, converted: np.ndarray,

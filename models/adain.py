@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exporter.specs import InputSpec, ValueRange
-from models.layers import ConvNormAct, UpConv
-from models.weights import load_pretrained
+from mobilize.contract.specs import InputSpec, ValueRange
+from mobilize.models.layers import ConvNormAct, UpConv
+from mobilize.models.weights import load_pretrained
 
 NAME = "adain"
 INPUTS = (

@@ -1,4 +1,5 @@
-"""Write the model cards (models/README.md) from the committed weights: `python -m models.card`.
+"""Write the model cards (models/README.md) from the committed weights:
+`python -m mobilize.models.card`.
 
 Every figure is measured here on CPU: parameters, weight file size, MACs at 256x256 (forward
 hooks on Conv2d/ConvTranspose2d/Linear), and mean PSNR/SSIM against each model's ground truth
@@ -20,17 +21,16 @@ from types import ModuleType
 import torch
 from torch import nn
 
-from exporter.artifacts import atomic_write_bytes
-from exporter.config import ExportConfig, Layout, Target
-from exporter.errors import ConversionError, MobilizeError
-from exporter.inspect_tflite import TfliteRunner
-from exporter.pipeline import run_export
-from exporter.specs import InputSpec
-from exporter.tflite_convert import from_layout, layout_of, to_layout
-from models import fast_style, metrics, prune
-from models.qat import qat_name
-from models.train import MODULES, ModelName
-from models.weights import load_pretrained, read_manifest, record_path, weight_path
+from mobilize.contract.files import atomic_write_bytes
+from mobilize.contract.specs import InputSpec
+from mobilize.contract.tflite_runner import NchwRunner, TfliteRunner
+from mobilize.errors import ConversionError, MobilizeError
+from mobilize.exporter.config import ExportConfig, Target
+from mobilize.exporter.pipeline import run_export
+from mobilize.models import fast_style, metrics, prune
+from mobilize.models.qat import qat_name
+from mobilize.models.train import MODULES, ModelName
+from mobilize.models.weights import load_pretrained, read_manifest, record_path, weight_path
 
 CARD = Path(__file__).resolve().parent / "README.md"
 TASK_TEXT = {
@@ -89,7 +89,7 @@ def measure_model(name: str, module: ModuleType, model: torch.nn.Module, weights
 
 def measure(name: str, module_name: str | None = None) -> CardRow:
     """Figures for weights `name` (the architecture of `module_name`, default the same)."""
-    module = importlib.import_module(f"models.{module_name or name}")
+    module = importlib.import_module(f"mobilize.models.{module_name or name}")
     model = load_pretrained(name, module.build(pretrained=False))
     record_file = record_path(name)
     record = json.loads(record_file.read_text()) if record_file.exists() else {}
@@ -104,24 +104,21 @@ class TfliteModel(nn.Module):
     def __init__(self, content: bytes, inputs: Sequence[InputSpec],
                  output_nchw: Sequence[int]) -> None:
         super().__init__()
-        self.runner = TfliteRunner(content)
-        self.input_layouts = {spec.name: layout_of(spec.shape,
-                                                   self.runner.input_details[spec.name]["shape"])
-                              for spec in inputs}
-        self.output_name, detail = next(iter(self.runner.output_details.items()))
-        self.output_layout = layout_of(output_nchw, detail["shape"])
-        if Layout.OTHER in (self.output_layout, *self.input_layouts.values()):
+        self.input_names = [spec.name for spec in inputs]
+        output_name = next(iter(TfliteRunner(content).output_details))
+        self.output_name = output_name
+        self.runner = NchwRunner(content, {spec.name: spec.shape for spec in inputs},
+                                 {output_name: output_nchw})
+        if self.runner.odd_layouts():
             raise ConversionError(
                 "the .tflite's tensor shapes match PyTorch's neither as they are nor "
                 "channels-last, so its output cannot be scored",
                 hint="export the model with static NCHW inputs (its INPUTS)")
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        feeds = {name: to_layout(tensor.numpy(), layout)
-                 for (name, layout), tensor in zip(self.input_layouts.items(), tensors,
-                                                   strict=True)}
-        output = self.runner(feeds)[self.output_name]
-        return torch.from_numpy(from_layout(output, self.output_layout).copy())
+        feeds = {name: tensor.numpy() for name, tensor in zip(self.input_names, tensors,
+                                                              strict=True)}
+        return torch.from_numpy(self.runner(feeds)[self.output_name].copy())
 
 
 def int8_quality(content: bytes, module: ModuleType, model: nn.Module) -> metrics.Quality:
@@ -142,7 +139,7 @@ def measure_int8(name: str, module: ModuleType, model: nn.Module,
         try:
             # INPUTS given explicitly: a factory outside the model's module (prune's) has none
             result = run_export(ExportConfig(
-                model_ref=model_ref or f"models.{name}:build", out_dir=Path(work),
+                model_ref=model_ref or f"mobilize.models.{name}:build", out_dir=Path(work),
                 targets=(Target.INT8,), weights=weights,
                 input_shapes=tuple(s.shape for s in specs),
                 input_ranges=tuple(s.value_range for s in specs),
@@ -252,9 +249,11 @@ def render(rows: list[CardRow], compression: list[tuple[str, CardRow]],
     return "\n".join(lines) + "\n"
 
 
-_GENERATED = "<!-- written by `python -m models.card`; edit models/card.py, not this file -->"
+_GENERATED = ("<!-- written by `python -m mobilize.models.card`; edit models/card.py, "
+              "not this file -->")
 _INTRO = """\
-Small image generators with weights trained in this project (`python -m models.train NAME`).
+Small image generators with weights trained in this project
+(`python -m mobilize.models.train NAME`).
 Quality is the mean over the held-out photos of models/data.py (`chelsea`, `rocket`,
 `gravel`, `coins`, never trained on), 256x256 squares (ESPCN: 258x258 from 86x86), against
 each model's computable ground truth (models/stylize.py). Outputs in [-1, 1] are mapped to
@@ -262,7 +261,7 @@ each model's computable ground truth (models/stylize.py). Outputs in [-1, 1] are
 target, so a model's figure can be read against it."""
 _NOTES = """\
 Notes
-- tflite-int8: `python -m models.card` exports each model with the exporter's defaults
+- tflite-int8: `python -m mobilize.models.card` exports each model with the exporter's defaults
   (`mobilize export models.NAME:build`: tflite-int8, int8 I/O, the model's INPUTS, 256x256;
   ESPCN 86x86 in) into a temporary folder, runs the exported .tflite in the TFLite interpreter
   on the same held-out photos and scores it against the same ground truth with the same code
@@ -283,13 +282,13 @@ Pruning (models/prune.py): in each of the five residual branches the 24 of 64 in
 with the largest (first-conv filter L1 norm x |InstanceNorm gamma|) are kept, the rest cut
 with the second conv's matching inputs; then 1500 fine-tuning steps (lr 5e-4, GPU) to the
 cartoon target. The int8 column exports each step's weights like the main table (the
-pruned net through `models.prune:build_pruned`, the plain student with `--weights`); the
+pruned net through `mobilize.models.prune:build_pruned`, the plain student with `--weights`); the
 unfine-tuned pruned net is an intermediate and is not exported. Against PyTorch fp32 rather
 than the ground truth, the int8 figures are in docs/benchmarks.md ("int8 on the trained
 models")."""
 _QAT = """\
-`python -m models.qat NAME --steps N` (models/qat.py) starts from the committed weights, inserts
-torch's fake quantization (torch.ao.quantization.FakeQuantize, straight-through gradients)
+`python -m mobilize.models.qat NAME --steps N` (models/qat.py) starts from the committed weights,
+inserts torch's fake quantization (torch.ao.quantization.FakeQuantize, straight-through gradients)
 where the exporter's full-integer int8 rounds: every conv weight per output channel,
 symmetric on [-127, 127] (the grid the exporter gets after folding BatchNorm); the int8
 inputs; each conv/norm/activation output that TFLite keeps as a tensor (not before a folded
@@ -307,7 +306,7 @@ chooses its own activation ranges: QAT's observer ranges are not carried over.
 Reading the table: PSNR dB / SSIM on the held-out photos, PyTorch fp32 and the exported
 tflite-int8; drop = fp32 minus int8 PSNR, what QAT aims to shrink. The extra fine-tuning
 steps move the figures by themselves, with or without fake quantization, so compare QAT
-with the control: `python -m models.qat NAME --steps N --control OUT.pt`, the
+with the control: `python -m mobilize.models.qat NAME --steps N --control OUT.pt`, the
 same seed, batches, loss and schedule without fake quantization, its weights not committed
 and its figures kept in weights/NAME_qat.json when it ran (the other columns are measured
 by this card run). Where post-training int8 is already within about 0.1 dB of fp32 there
@@ -333,7 +332,7 @@ def compression_rows(teacher: CardRow) -> list[tuple[str, CardRow]]:
         model = prune.build_pruned()
         pruned = measure_model(prune.NAME, fast_style, model, prune.NAME)
         pruned = replace(pruned, int8=measure_int8(prune.NAME, fast_style, model,
-                                                   model_ref="models.prune:build_pruned"))
+                                                   model_ref="mobilize.models.prune:build_pruned"))
         rows.append(("channel-pruned + fine-tuned (fast_style_pruned)", pruned))
     if "style_student_plain" in manifest:
         rows.append(("separable BN student, ground truth alone (style_student_plain)",
@@ -346,11 +345,11 @@ def with_int8(row: CardRow, module_name: str | None = None) -> CardRow:
     """`row` with the int8 figures of its weights exported through models.`module_name`:build
     (default: the row's own name; other weights of that architecture go in with --weights)."""
     architecture = module_name or row.name
-    module = importlib.import_module(f"models.{architecture}")
+    module = importlib.import_module(f"mobilize.models.{architecture}")
     model = load_pretrained(row.name, module.build(pretrained=False))
     weights = weight_path(row.name) if row.name != architecture else None
     return replace(row, int8=measure_int8(row.name, module, model,
-                                          model_ref=f"models.{architecture}:build",
+                                          model_ref=f"mobilize.models.{architecture}:build",
                                           weights=weights))
 
 

@@ -16,11 +16,9 @@ import skimage.data
 from skimage.color import gray2rgb
 from skimage.transform import rescale, resize
 
-TRAIN_PHOTOS: tuple[str, ...] = (
-    "astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
-    "stereo_motorcycle", "colorwheel", "camera", "brick", "grass", "moon", "clock",
-)
-HELDOUT_PHOTOS: tuple[str, ...] = ("chelsea", "rocket", "gravel", "coins")
+from mobilize.photos import HELD_OUT_PHOTOS as HELDOUT_PHOTOS
+from mobilize.photos import TRAIN_PHOTOS
+
 # Big photos are brought down to this longest side first: crops then hold whole objects,
 # not just texture, and the precomputed pyramid stays small.
 MAX_SIDE = 512

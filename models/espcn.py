@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exporter.specs import InputSpec, ValueRange
-from models.weights import load_pretrained
+from mobilize.contract.specs import InputSpec, ValueRange
+from mobilize.models.weights import load_pretrained
 
 NAME = "espcn"
 SCALE = 3

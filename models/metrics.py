@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
-from models import data, stylize
+from mobilize.models import data, stylize
 
 
 def count_parameters(model: nn.Module) -> int:

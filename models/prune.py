@@ -1,4 +1,4 @@
-"""Structured channel pruning of fast_style, then fine-tuning: `python -m models.prune`.
+"""Structured channel pruning of fast_style, then fine-tuning: `python -m mobilize.models.prune`.
 
 Inside each residual branch (conv -> InstanceNorm -> ReLU -> conv -> InstanceNorm) the inner
 channels can go without touching the residual stream. A channel's importance is the L1 norm
@@ -15,9 +15,9 @@ import argparse
 import torch
 from torch import nn
 
-from models import fast_style, metrics
-from models.train import Device, ModelName, TrainConfig, train
-from models.weights import load_pretrained
+from mobilize.models import fast_style, metrics
+from mobilize.models.train import Device, ModelName, TrainConfig, train
+from mobilize.models.weights import load_pretrained
 
 NAME = "fast_style_pruned"
 INNER = 24  # of fast_style's 64 residual-branch channels
@@ -56,7 +56,7 @@ def build_pruned(pretrained: bool = True) -> nn.Module:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.prune", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mobilize.models.prune", description=__doc__)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--device", type=Device, choices=list(Device), default=Device.CPU)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Quantization-aware fine-tuning of a zoo model: `python -m models.qat NAME [--steps N]`.
+"""Quantization-aware fine-tuning of a zoo model: `python -m mobilize.models.qat NAME [--steps N]`.
 
 Starts from the committed fp32 weights, inserts torch's own fake quantization where the
 exporter's full-integer tflite-int8 rounds (weights: per-output-channel symmetric int8 on
@@ -45,11 +45,11 @@ from torch.ao.quantization import (
 )
 from torch.nn.utils import parametrize
 
-from exporter.artifacts import atomic_write_json
-from exporter.errors import MobilizeError
-from models import fast_style, metrics
-from models.train import MODULES, SEED, Device, ModelName, TrainConfig, batches_for
-from models.weights import load_pretrained, record_path, save_weights
+from mobilize.contract.files import atomic_write_json
+from mobilize.errors import MobilizeError
+from mobilize.models import fast_style, metrics
+from mobilize.models.train import MODULES, SEED, Device, ModelName, TrainConfig, batches_for
+from mobilize.models.weights import load_pretrained, record_path, save_weights
 
 SUFFIX = "_qat"
 DEFAULT_STEPS = 300  # minutes on a 2-core CPU: enough to adapt, not to retrain
@@ -307,17 +307,17 @@ def run(cfg: QatConfig) -> dict[str, object]:
 def record_control(name: ModelName, weights: Path, steps: int) -> dict[str, object]:
     """Score control weights (fp32, and tflite-int8 through the card's export) and keep the
     figures in the `<name>_qat` run record, where the model card shows them beside QAT's."""
-    from models import card  # the card imports this module
+    from mobilize.models import card  # the card imports this module
 
     module = MODULES[name]
     model = module.build(pretrained=False)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval()
     quality = metrics.heldout_quality(model, module.TASK, module.OUTPUT_RANGE.low)
-    int8 = card.measure_int8(name.value, module, model, model_ref=f"models.{name}:build",
+    int8 = card.measure_int8(name.value, module, model, model_ref=f"mobilize.models.{name}:build",
                              weights=weights)
     control: dict[str, object] = {
-        "command": f"python -m models.qat {name} --steps {steps} --control OUT.pt",
+        "command": f"python -m mobilize.models.qat {name} --steps {steps} --control OUT.pt",
         "steps": steps, "heldout_psnr": round(quality.psnr, 2),
         "heldout_ssim": round(quality.ssim, 4),
         "int8_psnr": round(int8.quality.psnr, 2) if int8.quality else None,
@@ -342,7 +342,7 @@ def run_control(cfg: QatConfig, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.qat", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m mobilize.models.qat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", type=ModelName, choices=list(ModelName))
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exporter.specs import InputSpec, ValueRange
-from models.layers import ConvNormAct, Residual, SeparableConv, UpConv
-from models.weights import load_pretrained
+from mobilize.contract.specs import InputSpec, ValueRange
+from mobilize.models.layers import ConvNormAct, Residual, SeparableConv, UpConv
+from mobilize.models.weights import load_pretrained
 
 NAME = "style_student"
 INPUTS = (InputSpec("image", (1, 3, 256, 256), ValueRange(0.0, 1.0)),)

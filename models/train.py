@@ -1,4 +1,5 @@
-"""Train one model of the zoo: `python -m models.train NAME [--steps N] [--device cpu|cuda]`.
+"""Train one model of the zoo:
+`python -m mobilize.models.train NAME [--steps N] [--device cpu|cuda]`.
 
 Fixed seed, so a run repeats (bit-exact on the same device and library versions). Writes
 models/weights/<NAME>.pt, its sha256 into weights/manifest.json, and a record of the run
@@ -19,10 +20,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from exporter.artifacts import atomic_write_json
-from exporter.errors import MobilizeError
-from models import adain, data, espcn, fast_style, metrics, style_student, stylize, tiny_style, unet
-from models.weights import record_path, save_weights
+from mobilize.contract.files import atomic_write_json
+from mobilize.errors import MobilizeError
+from mobilize.models import (
+    adain,
+    data,
+    espcn,
+    fast_style,
+    metrics,
+    style_student,
+    stylize,
+    tiny_style,
+    unet,
+)
+from mobilize.models.weights import record_path, save_weights
 
 SEED = 20261123
 
@@ -187,7 +198,7 @@ def train(cfg: TrainConfig, initial: nn.Module | None = None) -> dict[str, objec
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mobilize.models.train", description=__doc__)
     parser.add_argument("name", type=ModelName, choices=list(ModelName))
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--device", type=Device, choices=list(Device), default=Device.CPU)

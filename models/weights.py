@@ -8,7 +8,6 @@ a file whose hash differs (a stale or corrupted checkpoint would otherwise load 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import io
 import json
 import tempfile
@@ -16,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from exporter.artifacts import atomic_write_bytes
-from exporter.errors import MobilizeError
+from mobilize.contract.files import atomic_write_bytes, sha256_file
+from mobilize.errors import MobilizeError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -40,7 +39,7 @@ def manifest_path() -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)
 
 
 def read_manifest() -> dict[str, str]:
@@ -73,7 +72,7 @@ def save_weights(name: str, module: torch.nn.Module) -> str:
 def load_pretrained(name: str, module: torch.nn.Module) -> torch.nn.Module:
     """Load the committed weights of `name` into `module` after checking their sha256."""
     path = weight_path(name)
-    retrain = f"retrain them with `python -m models.train {name}` (writes file and hash)"
+    retrain = f"retrain them with `python -m mobilize.models.train {name}` (writes file and hash)"
     expected = read_manifest().get(name)
     if not path.exists() or expected is None:
         raise WeightsError(f"no committed weights for model {name!r} ({path})",

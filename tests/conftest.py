@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["device_bench.emulator.pytest_plugin"]
+pytest_plugins = ["mobilize.emulator.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

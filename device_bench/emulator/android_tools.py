@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 import zlib
 
-from device_bench.emulator.app import IntentError
-from device_bench.emulator.packages import SYSTEM_PACKAGES, InstallError
-from device_bench.emulator.sandbox import Identity
-from device_bench.emulator.shell import CommandFunction, Invocation, ShellSession
+from mobilize.emulator.app import IntentError
+from mobilize.emulator.packages import SYSTEM_PACKAGES, InstallError
+from mobilize.emulator.sandbox import Identity
+from mobilize.emulator.shell import CommandFunction, Invocation, ShellSession
 
 
 def cmd_getprop(inv: Invocation) -> int:
@@ -227,7 +227,7 @@ def cmd_run_as(inv: Invocation) -> int:
         return 1
     session = ShellSession(device, Identity(package, f"/data/data/{package}"))
     session.last_status = inv.session.last_status
-    from device_bench.emulator.shell import SimpleCommand, Word
+    from mobilize.emulator.shell import SimpleCommand, Word
 
     command = SimpleCommand(words=[Word((arg,)) for arg in rest])
     return session._run_simple(command, inv.stdin, inv.stdout, inv.stderr)

@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from device_bench import app_contract
-from device_bench.emulator.logcat import Priority
-from device_bench.emulator.sandbox import DeviceFileError, Identity
+from mobilize.bench import app_contract
+from mobilize.emulator.logcat import Priority
+from mobilize.emulator.sandbox import Access, DeviceFileError, Identity
 
 if TYPE_CHECKING:
-    from device_bench.emulator.device import EmulatedDevice
+    from mobilize.emulator.device import EmulatedDevice
 
 _PIDS = itertools.count(12000)
 RUNTIME_NAME = "litert"
@@ -315,10 +315,12 @@ class AppManager:
         try:
             worker_request = self._worker_request(request, template, app_identity)
         except DeviceFileError as error:
+            # The model, or a quality folder the app may not use (it writes only its own).
+            model = device.sandbox.normalize(request.model_path, app_identity.cwd)
             result = dict(
                 template,
-                status="model_not_found",
-                message=f"cannot open {request.model_path}: {error.strerror}",
+                status="model_not_found" if error.device_path == model else "invalid_arguments",
+                message=f"cannot open {error.device_path}: {error.strerror}",
             )
             self._finish(process, request.run_id, result, thermal_fault)
             return
@@ -327,7 +329,7 @@ class AppManager:
             worker_request["partial_path"] = str(Path(scratch) / "partial.json")
             request_path.write_text(json.dumps(worker_request), encoding="utf-8")
             worker = subprocess.Popen(
-                [sys.executable, "-m", "device_bench.emulator.app_worker", str(request_path)],
+                [sys.executable, "-m", "mobilize.emulator.app_worker", str(request_path)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 cwd=str(Path(__file__).resolve().parents[2]),
@@ -363,7 +365,7 @@ class AppManager:
                 sandbox.host_path(request.quality_inputs_dir, identity)
             )
             worker_request["quality_outputs_host"] = str(
-                sandbox.host_path(request.quality_outputs_dir, identity)
+                sandbox.host_path(request.quality_outputs_dir, identity, Access.WRITE)
             )
             worker_request["quality_outputs_device"] = sandbox.normalize(
                 request.quality_outputs_dir, identity.cwd
@@ -388,7 +390,9 @@ class AppManager:
 
     def _publish(self, process: AppProcess, run_id: str, result: dict[str, Any]) -> str:
         device_path = f"{app_contract.APP_FILES_DIR}/{app_contract.RESULTS_SUBDIR}/{run_id}.json"
-        host = self.device.sandbox.host_path(device_path, Identity(app_contract.PACKAGE))
+        host = self.device.sandbox.host_path(
+            device_path, Identity(app_contract.PACKAGE), Access.WRITE
+        )
         host.parent.mkdir(parents=True, exist_ok=True)
         temporary = host.with_name(f".{run_id}.json.tmp")
         temporary.write_text(json.dumps(result, indent=1), encoding="utf-8")

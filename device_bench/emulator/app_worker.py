@@ -1,6 +1,6 @@
 """The fake benchmark app's work, run in its own process so its memory is its own.
 
-The emulator starts `python -m device_bench.emulator.app_worker REQUEST.json`; this reads
+The emulator starts `python -m mobilize.emulator.app_worker REQUEST.json`; this reads
 the request (host paths, the run's settings), runs the model with LiteRT's Interpreter on
 the host CPU the way the Android app measures it (init, first inference, warm-ups, timed
 runs, in microseconds), and writes a partial result JSON to the request's `partial_path`.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from device_bench.stats import summarize
+from mobilize.results.stats import summarize
 
 _GPU_MESSAGE = (
     "no {name} delegate on this device: the emulated device runs models on the host CPU; "

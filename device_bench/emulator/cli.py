@@ -10,9 +10,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from device_bench.emulator.faults import FAULT_NAMES, Faults
-from device_bench.emulator.testing import start_emulator
-from exporter.errors import MobilizeError, UsageError
+from mobilize.emulator.faults import FAULT_NAMES, Faults
+from mobilize.emulator.testing import start_emulator
+from mobilize.errors import MobilizeError, UsageError
 
 DEFAULT_PORT = 5555
 console = Console(highlight=False)

@@ -11,21 +11,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from device_bench import app_contract
-from device_bench.emulator import android_tools, toolbox
-from device_bench.emulator.app import AppManager
-from device_bench.emulator.auth import TrustedKeyStore
-from device_bench.emulator.faults import Faults, ThermalStatus
-from device_bench.emulator.logcat import Logcat, Priority
-from device_bench.emulator.packages import ApkManifest, PackageManager
-from device_bench.emulator.profile import DeviceProfile
-from device_bench.emulator.sandbox import Sandbox
-from device_bench.emulator.services import open_service
-from device_bench.emulator.shell import CommandFunction
-from device_bench.emulator.transport import Connection, Service
+from mobilize.bench import app_contract
+from mobilize.emulator import android_tools, toolbox
+from mobilize.emulator.app import AppManager
+from mobilize.emulator.auth import TrustedKeyStore
+from mobilize.emulator.faults import Faults, ThermalStatus
+from mobilize.emulator.logcat import Logcat, Priority
+from mobilize.emulator.packages import ApkManifest, PackageManager
+from mobilize.emulator.profile import DeviceProfile
+from mobilize.emulator.sandbox import Sandbox
+from mobilize.emulator.services import open_service
+from mobilize.emulator.shell import CommandFunction
+from mobilize.emulator.transport import Connection, Service
 
 log = logging.getLogger(__name__)
 
+ADB_KEYS_DEVICE_PATH = "/data/misc/adb/adb_keys"  # system-only: the shell cannot write it
 FEATURES = ("shell_v2",)  # what we implement; the stock client then uses shell v2 for exit codes
 
 
@@ -76,7 +77,7 @@ class EmulatedDevice:
         self.faults = faults or Faults()
         self.accept_new_keys = accept_new_keys
         self.trusted_keys = TrustedKeyStore(
-            trusted_keys_file or self.sandbox.root / "data/misc/adb/adb_keys"
+            trusted_keys_file or self.sandbox.join(ADB_KEYS_DEVICE_PATH)
         )
         self.logcat = Logcat()
         self.thermal = ThermalState(profile.thermal_status, profile.battery_temperature_tenths_c)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from device_bench.app_contract import ThermalStatus
+from mobilize.bench.app_contract import ThermalStatus
 
 
 @dataclass

@@ -4,6 +4,10 @@ A real APK's AndroidManifest.xml is binary AXML, which nothing on these machines
 produce. `pm install` here accepts a zip whose AndroidManifest.xml is plain-text XML with
 package, android:versionCode and android:versionName; that is the only difference from a
 phone. The package list persists in the sandbox, so a restarted emulator keeps its apps.
+
+Package names are checked as PackageParser checks them (dotted Java identifiers) before
+anything is done with one, and every folder is reached through `Sandbox.join`, so no name
+(in an APK, a command line or a tampered package list) leads outside the sandbox.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from device_bench.emulator.sandbox import Sandbox
+from mobilize.emulator.sandbox import Sandbox, package_name_error
 
 ANDROID_NS = "{http://schemas.android.com/apk/res/android}"
 SYSTEM_PACKAGES = ("android", "com.android.shell", "com.android.settings", "com.android.systemui")
 REGISTRY_DEVICE_PATH = "/data/system/packages.json"
+APP_CODE_ROOT = "/data/app"
 
 
 class InstallError(Exception):
@@ -83,6 +88,7 @@ def read_apk_manifest(apk: Path) -> ApkManifest:
         raise InstallError(
             "INSTALL_PARSE_FAILED_MANIFEST_MALFORMED", "package or versionCode missing"
         )
+    check_manifest_package(package)
     uses_sdk = root.find("uses-sdk")
     min_sdk = int(uses_sdk.get(f"{ANDROID_NS}minSdkVersion", "24")) if uses_sdk is not None else 24
     target = (
@@ -94,6 +100,15 @@ def read_apk_manifest(apk: Path) -> ApkManifest:
         )
     except ValueError as error:
         raise InstallError("INSTALL_PARSE_FAILED_MANIFEST_MALFORMED", str(error)) from error
+
+
+def check_manifest_package(package: str) -> None:
+    """Refuse a package name as PackageParser does (INSTALL_PARSE_FAILED_BAD_PACKAGE_NAME)."""
+    error = package_name_error(package)
+    if error is not None:
+        raise InstallError(
+            "INSTALL_PARSE_FAILED_BAD_PACKAGE_NAME", f"Invalid manifest package: {error}"
+        )
 
 
 def make_stand_in_apk(path: Path, package: str, version_code: int, version_name: str) -> Path:
@@ -117,7 +132,7 @@ class PackageManager:
         self.sandbox = sandbox
         self.sdk = sdk
         self._lock = threading.Lock()
-        self._registry = sandbox.root / REGISTRY_DEVICE_PATH.lstrip("/")
+        self._registry = sandbox.join(REGISTRY_DEVICE_PATH)
         self._packages: dict[str, PackageInfo] = self._load()
 
     @property
@@ -128,7 +143,28 @@ class PackageManager:
         if not self._registry.exists():
             return {}
         data = json.loads(self._registry.read_text(encoding="utf-8"))
-        return {name: PackageInfo(**info) for name, info in data.items()}
+        packages = {name: PackageInfo(**info) for name, info in data.items()}
+        # A list edited behind our back may name anything: keep only what we could have made.
+        return {
+            name: info
+            for name, info in packages.items()
+            if package_name_error(name) is None
+            and info.name == name
+            and self._code_path_error(info.code_path, name) is None
+        }
+
+    @staticmethod
+    def _code_path_error(code_path: str, package: str) -> str | None:
+        outer, _, inner = code_path.removeprefix(APP_CODE_ROOT + "/").partition("/")
+        if (
+            not code_path.startswith(APP_CODE_ROOT + "/")
+            or not outer.startswith("~~")
+            or not inner.startswith(package + "-")
+            or "/" in inner
+            or ".." in code_path
+        ):
+            return f"bad code path {code_path}"
+        return None
 
     def _save(self) -> None:
         self._registry.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +186,7 @@ class PackageManager:
     def install_manifest(
         self, manifest: ApkManifest, apk_source: Path | None, *, allow_downgrade: bool
     ) -> PackageInfo:
+        check_manifest_package(manifest.package)
         if manifest.min_sdk > self.sdk:
             raise InstallError(
                 "INSTALL_FAILED_OLDER_SDK",
@@ -166,8 +203,8 @@ class PackageManager:
             now = time.time()
             # Android 11+ installs into randomly named folders; so do we.
             outer, inner = secrets.token_urlsafe(8), secrets.token_urlsafe(8)
-            code_path = f"/data/app/~~{outer}==/{manifest.package}-{inner}=="
-            host_code = self.sandbox.root / code_path.lstrip("/")
+            code_path = f"{APP_CODE_ROOT}/~~{outer}==/{manifest.package}-{inner}=="
+            host_code = self.sandbox.join(code_path)
             host_code.mkdir(parents=True, exist_ok=True)
             if apk_source is not None:
                 shutil.copyfile(apk_source, host_code / "base.apk")
@@ -179,9 +216,7 @@ class PackageManager:
                     manifest.version_name,
                 )
             if existing:
-                shutil.rmtree(
-                    self.sandbox.root / existing.code_path.lstrip("/"), ignore_errors=True
-                )
+                shutil.rmtree(self.sandbox.join(existing.code_path), ignore_errors=True)
             uid = existing.uid if existing else 10100 + len(self._packages)
             info = PackageInfo(
                 name=manifest.package,
@@ -205,17 +240,19 @@ class PackageManager:
         return self.install_manifest(read_apk_manifest(apk), apk, allow_downgrade=allow_downgrade)
 
     def uninstall(self, name: str) -> bool:
+        if package_name_error(name) is not None:
+            return False
         with self._lock:
             info = self._packages.pop(name, None)
             if info is None:
                 return False
-            shutil.rmtree(self.sandbox.root / info.code_path.lstrip("/"), ignore_errors=True)
+            shutil.rmtree(self.sandbox.join(info.code_path), ignore_errors=True)
             shutil.rmtree(self.sandbox.app_data_dir(name), ignore_errors=True)
             self._save()
             return True
 
     def clear_data(self, name: str) -> bool:
-        if self.get(name) is None:
+        if package_name_error(name) is not None or self.get(name) is None:
             return False
         data_dir = self.sandbox.app_data_dir(name)
         shutil.rmtree(data_dir, ignore_errors=True)

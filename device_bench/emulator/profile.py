@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_bench import app_contract
-from device_bench.emulator.faults import ThermalStatus
-from exporter.errors import UsageError
+from mobilize.bench import app_contract
+from mobilize.emulator.faults import ThermalStatus
+from mobilize.errors import UsageError
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
 DEFAULT_PROFILE_PATH = PROFILES_DIR / "default.json"

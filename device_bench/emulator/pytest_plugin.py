@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from device_bench.emulator.testing import EmulatorHandle, running_emulator
+from mobilize.emulator.testing import EmulatorHandle, running_emulator
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import struct
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from device_bench.emulator.shell import ShellSession
-from device_bench.emulator.sync import SyncService
-from device_bench.emulator.transport import Service, Stream, StreamClosed
+from mobilize.emulator.shell import ShellSession
+from mobilize.emulator.sync import SyncService
+from mobilize.emulator.transport import Service, Stream, StreamClosed
 
 if TYPE_CHECKING:
-    from device_bench.emulator.device import EmulatedDevice
+    from mobilize.emulator.device import EmulatedDevice
 
 _PACKET = struct.Struct("<BI")
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from device_bench.emulator.sandbox import DeviceFileError, Identity
+from mobilize.emulator.sandbox import Access, DeviceFileError, Identity
 
 if TYPE_CHECKING:
-    from device_bench.emulator.device import EmulatedDevice
+    from mobilize.emulator.device import EmulatedDevice
 
 SHELL_NAME = "/system/bin/sh"
 EXIT_SYNTAX = 2
@@ -46,6 +46,10 @@ class BufferSink:
 
 class ShellSyntaxError(Exception):
     pass
+
+
+class _RedirectError(Exception):
+    """A redirection that could not be set up; the text is what mksh prints after its name."""
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -355,9 +359,8 @@ class ShellSession:
                 stdin, stdout, stderr = self._apply_redirects(
                     command.redirects, stdin, stdout, stderr, opened
                 )
-            except OSError as error:
-                path = getattr(error, "device_path", None) or error.filename or ""
-                stderr.write(f"{SHELL_NAME}: {path}: {error.strerror}\n".encode())
+            except _RedirectError as error:
+                stderr.write(f"{SHELL_NAME}: {error}\n".encode())
                 return 1
             if not args:
                 return 0
@@ -380,7 +383,7 @@ class ShellSession:
             if redirect.mode == ">&":
                 chosen = stdout if target == "1" else stderr if target == "2" else None
                 if chosen is None:
-                    raise OSError(9, "Bad file descriptor", target)
+                    raise _RedirectError(f"{target}: bad file descriptor")
                 if redirect.fd == 2:
                     stderr = chosen
                 else:
@@ -394,11 +397,18 @@ class ShellSession:
                 else:
                     stdout = NullSink()
                 continue
-            host = self.device.sandbox.host_path(target, self.identity)
-            if redirect.mode == "<":
-                stdin = host.read_bytes()
-                continue
-            handle = open(host, "ab" if redirect.mode == ">>" else "wb")  # noqa: SIM115
+            reading = redirect.mode == "<"
+            access = Access.READ if reading else Access.WRITE
+            try:
+                host = self.device.sandbox.host_path(target, self.identity, access)
+                if reading:
+                    stdin = host.read_bytes()
+                    continue
+                handle = open(host, "ab" if redirect.mode == ">>" else "wb")  # noqa: SIM115
+            except OSError as error:
+                # mksh's words: "can't create FILE: Permission denied".
+                verb = "open" if reading else "create"
+                raise _RedirectError(f"can't {verb} {target}: {error.strerror}") from error
             opened.append(handle)
             if redirect.fd == 2:
                 stderr = handle

@@ -15,9 +15,9 @@ import stat
 import struct
 from dataclasses import dataclass
 
-from device_bench.emulator.faults import Faults
-from device_bench.emulator.sandbox import DeviceFileError, Identity, Sandbox
-from device_bench.emulator.transport import Stream, StreamClosed
+from mobilize.emulator.faults import Faults
+from mobilize.emulator.sandbox import Access, DeviceFileError, Identity, Sandbox
+from mobilize.emulator.transport import Stream, StreamClosed
 
 SYNC_DATA_MAX = 64 * 1024
 MAX_PATH_LENGTH = 1024
@@ -139,7 +139,9 @@ class SyncService:
             return False
         meter = _TransferMeter(stream, self.faults, self.faults.drop_threshold())
         try:
-            target = self.sandbox.host_path(path, self.identity)
+            # adbd runs as the shell user: a protected path is "couldn't create file:
+            # Permission denied", as on a phone.
+            target = self.sandbox.host_path(path, self.identity, Access.WRITE)
             handle = self._open_for_write(target)
         except OSError as error:
             what = "couldn't create file"

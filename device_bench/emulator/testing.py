@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_bench.emulator.device import AdbServer, EmulatedDevice, ThermalState
-from device_bench.emulator.faults import Faults
-from device_bench.emulator.logcat import Logcat
-from device_bench.emulator.packages import PackageManager
-from device_bench.emulator.profile import load_profile
+from mobilize.emulator.device import AdbServer, EmulatedDevice, ThermalState
+from mobilize.emulator.faults import Faults
+from mobilize.emulator.logcat import Logcat
+from mobilize.emulator.packages import PackageManager
+from mobilize.emulator.profile import load_profile
 
 
 @dataclass
@@ -50,7 +50,7 @@ class EmulatorHandle:
 
     def host_path(self, device_path: str) -> Path:
         """Where a device path lies on this machine (tests read results through it)."""
-        return self.root / device_path.lstrip("/")
+        return self.device.sandbox.join(device_path)
 
     def disconnect_all(self) -> None:
         """Cut every open ADB connection, as pulling the cable would."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import stat
 import time
 
-from device_bench.emulator.sandbox import DeviceFileError
-from device_bench.emulator.shell import CommandFunction, Invocation
+from mobilize.emulator.sandbox import Access, DeviceFileError
+from mobilize.emulator.shell import CommandFunction, Invocation
 
 _CHUNK = 1024 * 1024
 
@@ -34,8 +35,9 @@ def _split_flags(args: list[str], known: str) -> tuple[set[str], list[str]] | st
     return flags, operands
 
 
-def _host(inv: Invocation, path: str):
-    return inv.session.device.sandbox.host_path(path, inv.session.identity)
+def _host(inv: Invocation, path: str, access: Access = Access.READ):
+    """The host path of an operand, if the session's user may read (or write) it."""
+    return inv.session.device.sandbox.host_path(path, inv.session.identity, access)
 
 
 def cmd_echo(inv: Invocation) -> int:
@@ -196,7 +198,7 @@ def cmd_mkdir(inv: Invocation) -> int:
     status = 0
     for path in operands:
         try:
-            host = _host(inv, path)
+            host = _host(inv, path, Access.WRITE)
             if "p" in flags:
                 host.mkdir(parents=True, exist_ok=True)
             else:
@@ -218,8 +220,13 @@ def cmd_rm(inv: Invocation) -> int:
         return inv.fail("Needs 1 argument")
     status = 0
     for path in operands:
+        if inv.session.device.sandbox.normalize(path, inv.session.identity.cwd) == "/":
+            inv.fail("rm /. if you mean it")
+            status = 1
+            continue
         try:
-            host = _host(inv, path)
+            # The entry and all it holds: a folder containing a protected one is refused.
+            host = inv.session.device.sandbox.host_tree(path, inv.session.identity)
             if host.is_dir() and not host.is_symlink():
                 if not recursive:
                     raise DeviceFileError(errno.EISDIR, path)
@@ -242,7 +249,7 @@ def cmd_touch(inv: Invocation) -> int:
         if path.startswith("-"):
             continue
         try:
-            host = _host(inv, path)
+            host = _host(inv, path, Access.WRITE)
             host.touch()
         except OSError as error:
             inv.file_error(error, path)
@@ -250,17 +257,29 @@ def cmd_touch(inv: Invocation) -> int:
     return status
 
 
+def _destination(inv: Invocation, source: str, target: str) -> str:
+    """The device path a file lands on: TARGET, or TARGET/basename(SOURCE) for a folder."""
+    sandbox = inv.session.device.sandbox
+    cwd = inv.session.identity.cwd
+    destination = sandbox.normalize(target, cwd)
+    if _host(inv, destination).is_dir():
+        name = posixpath.basename(sandbox.normalize(source, cwd))
+        destination = posixpath.join(destination, name)
+    return destination
+
+
 def cmd_mv(inv: Invocation) -> int:
     operands = [a for a in inv.args[1:] if not a.startswith("-")]
     if len(operands) != 2:
         return inv.fail("Needs 2 arguments")
+    sandbox, identity = inv.session.device.sandbox, inv.session.identity
     try:
-        source, target = _host(inv, operands[0]), _host(inv, operands[1])
-        if target.is_dir():
-            target = target / source.name
+        # rename() needs write access to both entries; a moved folder takes all it holds.
+        source = sandbox.host_tree(operands[0], identity)
+        target = _host(inv, _destination(inv, operands[0], operands[1]), Access.WRITE)
         os.replace(source, target)
     except OSError as error:
-        return inv.file_error(error, operands[0])
+        return inv.fail(f"bad '{operands[0]}': {error.strerror}")  # toybox's rename failure
     return 0
 
 
@@ -269,14 +288,22 @@ def cmd_cp(inv: Invocation) -> int:
     if len(operands) != 2:
         return inv.fail("Needs 2 arguments")
     try:
-        source, target = _host(inv, operands[0]), _host(inv, operands[1])
-        if target.is_dir():
-            target = target / source.name
+        source = _host(inv, operands[0])
+        if not source.exists():
+            raise DeviceFileError(errno.ENOENT, operands[0])
+    except OSError as error:
+        return inv.fail(f"bad '{operands[0]}': {error.strerror}")
+    if source.is_dir():
+        return inv.fail(f"Skipped dir '{operands[0]}'")
+    destination = operands[1]
+    try:
+        destination = _destination(inv, operands[0], operands[1])
+        target = _host(inv, destination, Access.WRITE)
         if inv.session.device.faults.disk_full:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), operands[1])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), destination)
         shutil.copyfile(source, target)
     except OSError as error:
-        return inv.file_error(error, operands[0])
+        return inv.file_error(error, destination)
     return 0
 
 
@@ -291,7 +318,7 @@ def cmd_chmod(inv: Invocation) -> int:
     status = 0
     for path in paths:
         try:
-            host = _host(inv, path)
+            host = _host(inv, path, Access.WRITE)
             current = stat.S_IMODE(os.stat(host).st_mode)
             os.chmod(host, _apply_mode(current, mode_text) | 0o600)
         except OSError as error:

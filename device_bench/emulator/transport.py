@@ -18,9 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from device_bench.emulator.auth import KeyFormatError, TrustedKeyStore
-from device_bench.emulator.faults import Faults
-from device_bench.emulator.protocol import (
+from mobilize.emulator.auth import KeyFormatError, TrustedKeyStore
+from mobilize.emulator.faults import Faults
+from mobilize.emulator.protocol import (
     A_VERSION,
     A_VERSION_MIN,
     A_VERSION_SKIP_CHECKSUM,

@@ -13,16 +13,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from device_bench import app_contract
-from device_bench.benchmark_model import (
+from mobilize.bench import app_contract
+from mobilize.bench.benchmark_model import (
     REMOTE_BINARY,
     build_command,
     classify_failure,
     parse_output,
     run_benchmark_model,
 )
-from device_bench.device import ShellResult
-from device_bench.runner import BenchConfig, Delegate, GpuPrecision
+from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision
+from mobilize.device.device import ShellResult
 
 DATA = Path(__file__).with_name("data")
 SCHEMA = json.loads(app_contract.RESULT_SCHEMA_PATH.read_text())

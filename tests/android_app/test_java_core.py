@@ -2,7 +2,7 @@
 
 No Android SDK exists on these machines, so only android_app/core (no Android imports) is
 compiled: its JUnit 4 tests run with Debian's junit4, a Java run with a fake interpreter is
-checked against the result schema and device_bench.stats, and the Java contract constants are
+checked against the result schema and mobilize.results.stats, and the Java contract constants are
 compared with app_contract.py.
 """
 
@@ -19,8 +19,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from device_bench import app_contract
-from device_bench.stats import summarize
+from mobilize.bench import app_contract
+from mobilize.results.stats import summarize
 
 pytestmark = pytest.mark.java
 

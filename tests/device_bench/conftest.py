@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from device_bench.stats import summarize
+from mobilize.results.stats import summarize
 
 _BASE_RESULT: dict[str, Any] = {
     "schema_version": 1,

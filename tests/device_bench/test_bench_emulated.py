@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from device_bench import app_contract
-from device_bench.emulator.testing import running_emulator
-from device_bench.errors import EXIT_DEVICE_ERROR, EXIT_REGRESSION, EXIT_TIMEOUT
-from device_bench.store import open_store, save_run
-from exporter.cli import main
+from mobilize.bench import app_contract
+from mobilize.cli import main
+from mobilize.device.errors import EXIT_DEVICE_ERROR, EXIT_REGRESSION, EXIT_TIMEOUT
+from mobilize.emulator.testing import running_emulator
+from mobilize.results.store import open_store, save_run
 
 pytestmark = pytest.mark.emulator
 
@@ -140,7 +140,7 @@ def test_repeat_interleaves_models(emu, key, db, tmp_path, tiny_tflite, capsys) 
 
 
 def test_thermal_rise_during_a_run_is_warned_about(emu, key, db, tiny_tflite, capsys) -> None:
-    from device_bench.emulator.faults import ThermalStatus
+    from mobilize.emulator.faults import ThermalStatus
 
     emu.faults.thermal_during_run = ThermalStatus.MODERATE
     code, _, err = run_cli(capsys, *bench_args(tiny_tflite, emu, key, db,
@@ -331,7 +331,7 @@ def test_several_devices_in_parallel(tmp_path, key, db, tiny_tflite, capsys) -> 
 
 def test_outdated_app_is_updated_from_the_given_apk(tmp_path, key, db, tiny_tflite,
                                                     capsys) -> None:
-    from device_bench.emulator.packages import make_stand_in_apk
+    from mobilize.emulator.packages import make_stand_in_apk
 
     apk = make_stand_in_apk(tmp_path / "app-release.apk", app_contract.PACKAGE,
                             app_contract.APP_VERSION_CODE, app_contract.APP_VERSION_NAME)
@@ -356,7 +356,7 @@ def test_two_bench_processes_racing_for_one_device(emu, key, db, tmp_path, tiny_
     outputs = [tmp_path / "p1.json", tmp_path / "p2.json"]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "exporter.cli",
+            [sys.executable, "-m", "mobilize.cli",
              *bench_args(tiny_tflite, emu, key, db, "--runs", "20", "--json", str(out))],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for out in outputs
@@ -373,7 +373,7 @@ def test_two_bench_processes_racing_for_one_device(emu, key, db, tmp_path, tiny_
 
 def test_export_folder_benches_each_target_or_the_chosen_one(emu, key, db, tmp_path,
                                                              tiny_tflite, capsys) -> None:
-    from device_bench.ops import local_sha256
+    from mobilize.device.ops import local_sha256
 
     folder = tmp_path / "fast_style"
     folder.mkdir()
@@ -415,7 +415,7 @@ def test_benchmark_model_runner_is_wired_in(emu, key, db, tmp_path, tiny_tflite,
     # The emulated device cannot execute an ARM binary, so this checks the wiring: the binary
     # is pushed and made executable, the tool's failure comes back as a schema-valid result
     # with a failure status (stored as such), and the model is removed.
-    from device_bench.benchmark_model import REMOTE_BINARY
+    from mobilize.bench.benchmark_model import REMOTE_BINARY
 
     binary = tmp_path / "benchmark_model"
     binary.write_bytes(b"\x7fELF not really")

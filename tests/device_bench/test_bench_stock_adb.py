@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from device_bench.emulator.testing import running_emulator
-from exporter.cli import main
+from mobilize.cli import main
+from mobilize.emulator.testing import running_emulator
 
 pytestmark = [
     pytest.mark.emulator,

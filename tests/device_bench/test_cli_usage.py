@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.cli import main
+from mobilize.cli import main
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_results_of_an_unknown_run(tmp_path: Path, capsys) -> None:
 
 
 def test_compare_needs_samples(tmp_path: Path, record_factory, capsys) -> None:
-    from device_bench.store import open_store, save_run
+    from mobilize.results.store import open_store, save_run
 
     with open_store(tmp_path / "r.db") as connection:
         save_run(connection, record_factory("a", [1.0, 2.0]))

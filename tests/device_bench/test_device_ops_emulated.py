@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from device_bench import ops
-from device_bench.emulator.testing import running_emulator
-from device_bench.errors import AdbError, DeviceLostError, DeviceTimeoutError
-from device_bench.transports import AdbShellDevice, ConnectOptions, connect_tcp, quote
+from mobilize.device import ops
+from mobilize.device.errors import AdbError, DeviceLostError, DeviceTimeoutError
+from mobilize.device.transports import AdbShellDevice, ConnectOptions, connect_tcp, quote
+from mobilize.emulator.testing import running_emulator
 
 pytestmark = pytest.mark.emulator
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from device_bench.errors import ModelError
-from device_bench.lock import DeviceBusyError, device_lock
-from device_bench.model_input import resolve_model
+from mobilize.bench.model_input import resolve_model
+from mobilize.device.errors import ModelError
+from mobilize.device.lock import DeviceBusyError, device_lock
 
 
 def test_second_holder_waits_then_gives_up(tmp_path: Path) -> None:

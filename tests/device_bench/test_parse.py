@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device_bench.parse import (
+from mobilize.device.logcat import CrashReport, detect_crash, find_crashes, logcat_excerpt
+from mobilize.device.parse import (
     ThermalStatus,
-    logcat_excerpt,
     parse_adb_devices,
     parse_am_start,
     parse_battery,
@@ -91,6 +91,22 @@ def test_adb_devices_states_and_details() -> None:
     assert entries[0].details["model"] == "Pixel_7"
 
 
+def test_adb_devices_long_no_permissions_row_and_noise() -> None:
+    text = (
+        "List of devices attached\n"
+        "ABC                    no permissions (missing udev rules? user is in the plugdev "
+        "group); see [http://developer.android.com/tools/device.html] usb:1-1 transport_id:2\n"
+        "XYZ\tsideload\n"
+        "error: device offline\n"
+    )
+    entries = parse_adb_devices(text)
+    assert [(e.serial, e.kind, e.details) for e in entries] == [
+        ("ABC", "no permissions", {"usb": "1-1", "transport_id": "2"}),
+        ("XYZ", "sideload", {}),
+    ]
+    assert entries[0].state.endswith("tools/device.html]")
+
+
 def test_am_start_success_and_error() -> None:
     ok = parse_am_start(captured("am_start_ok.txt"))
     assert ok.ok and ok.total_time_ms == 412 and ok.error is None
@@ -104,3 +120,46 @@ def test_logcat_excerpt_keeps_the_crash_and_drops_unrelated_lines() -> None:
     assert "OutOfMemoryError" in excerpt
     assert "has died" in excerpt
     assert "unrelated line" not in excerpt
+
+
+def test_java_crash_is_found_for_its_package_only() -> None:
+    text = captured("logcat_crash.txt")
+    crash = CrashReport(
+        "java",
+        "dev.mobilize.bench",
+        23412,
+        detail="java.lang.OutOfMemoryError: Failed to allocate a 268435472 byte allocation",
+    )
+    assert find_crashes(text) == [crash]
+    assert detect_crash(text, "dev.mobilize.bench") == crash
+    assert detect_crash(text, "dev.mobilize") is None
+
+
+def test_java_crash_without_a_process_line_takes_the_started_package() -> None:
+    text = (
+        "I/ActivityManager(  500): Start proc dev.mobilize.bench for activity "
+        "dev.mobilize.bench/.BenchmarkActivity: pid=4242 uid=10001 gids={}\n"
+        "E/AndroidRuntime( 4242): FATAL EXCEPTION: main\n"
+        "E/AndroidRuntime( 4242): java.lang.IllegalStateException: boom\n"
+    )
+    crash = detect_crash(text, "dev.mobilize.bench")
+    assert crash is not None and crash.kind == "java" and crash.pid == 4242
+    assert crash.detail == "java.lang.IllegalStateException: boom"
+
+
+def test_am_start_timeout_is_a_launch_and_a_refusal_is_not() -> None:
+    timeout = parse_am_start("Starting: Intent { cmp=a/.B }\nStatus: timeout\nWaitTime: 10001\n")
+    assert timeout.ok and timeout.timed_out and timeout.error is None
+    refused = parse_am_start(
+        "Security exception: Permission Denial: not exported from uid 10084\n\n"
+        "java.lang.SecurityException: Permission Denial: not exported from uid 10084\n"
+        "\tat com.android.server.am.ActivityStackSupervisor.checkStartAnyActivityPermission\n"
+    )
+    assert not refused.ok
+    assert refused.error == "Security exception: Permission Denial: not exported from uid 10084"
+    modern = parse_am_start(
+        "Starting: Intent { cmp=a/.B }\nException occurred while executing 'start':\n"
+        "java.lang.SecurityException: Permission Denial: starting Intent { cmp=a/.B }\n"
+    )
+    assert not modern.ok and modern.error is not None
+    assert modern.error.splitlines()[0] == "Exception occurred while executing 'start':"

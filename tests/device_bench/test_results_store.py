@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_bench.compare import compare_samples, find_regression, parse_fraction
-from device_bench.errors import UsageError
-from device_bench.runner import schema_errors
-from device_bench.stats import ratio_confidence_interval
-from device_bench.store import get_run, list_runs, open_store, save_run, write_json_atomically
+from mobilize.bench.result_check import schema_errors
+from mobilize.device.errors import UsageError
+from mobilize.results.compare import compare_samples, find_regression, parse_fraction
+from mobilize.results.stats import ratio_confidence_interval
+from mobilize.results.store import get_run, list_runs, open_store, save_run, write_json_atomically
 
 
 def test_record_results_are_schema_valid(record_factory) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from device_bench.connect import choose_serials
-from device_bench.errors import DeviceChoiceError, NoDeviceError
-from device_bench.keys import load_or_create_signer
-from device_bench.parse import AdbDeviceEntry
-from device_bench.transports import (
+from mobilize.device.connect import choose_serials
+from mobilize.device.errors import DeviceChoiceError, NoDeviceError
+from mobilize.device.keys import load_or_create_signer
+from mobilize.device.parse import AdbDeviceEntry
+from mobilize.device.transports import (
     EXIT_MARKER,
     is_tcp_serial,
     split_exit_marker,
@@ -89,7 +89,8 @@ def test_key_pair_is_created_private_and_reused(tmp_path: Path) -> None:
 
 
 def test_quoting_keeps_hostile_names_as_one_argument() -> None:
-    from device_bench.runner import BenchConfig, am_start_command
+    from mobilize.bench.app_control import am_start_command
+    from mobilize.bench.config import BenchConfig
 
     hostile = "/data/local/tmp/mobilize/x-a b'c\";rm -rf $HOME`id`.tflite"
     words = shlex.split(am_start_command("run-1", hostile, BenchConfig()))
@@ -101,7 +102,7 @@ def test_quoting_keeps_hostile_names_as_one_argument() -> None:
 def test_usb_busy_is_recognised_from_libusb_and_explained() -> None:
     import usb1
 
-    from device_bench.transports import _is_usb_busy, _usb_error
+    from mobilize.device.transports import _is_usb_busy, _usb_error
 
     busy = usb1.USBErrorBusy()
     assert _is_usb_busy(busy)
@@ -114,7 +115,7 @@ def test_usb_busy_is_recognised_from_libusb_and_explained() -> None:
 def _busy_usb(serial, options, announce):
     import usb1
 
-    from device_bench.transports import _usb_error
+    from mobilize.device.transports import _usb_error
 
     raise _usb_error(usb1.USBErrorBusy(), serial)
 
@@ -122,8 +123,9 @@ def _busy_usb(serial, options, announce):
 def test_auto_falls_back_to_the_stock_client_when_usb_is_busy(monkeypatch, tmp_path) -> None:
     # No phone is attached here, so connect_usb is replaced by one that fails as libusb does
     # when an adb server holds the interface; the decision that follows is what is tested.
-    import device_bench.connect as connect
-    from device_bench.transports import AdbClientDevice, ConnectOptions, Transport
+    import mobilize.device.connect as connect
+    from mobilize.device.adb_client import AdbClientDevice
+    from mobilize.device.transports import ConnectOptions, Transport
 
     monkeypatch.setattr(connect, "connect_usb", _busy_usb)
     monkeypatch.setattr(connect.shutil, "which", lambda name: f"/usr/bin/{name}")
@@ -132,7 +134,7 @@ def test_auto_falls_back_to_the_stock_client_when_usb_is_busy(monkeypatch, tmp_p
     assert isinstance(device, AdbClientDevice) and device.serial == "R58M123"
     assert "using the stock adb client" in messages[0]
 
-    from device_bench.errors import UsbBusyError
+    from mobilize.device.errors import UsbBusyError
 
     with pytest.raises(UsbBusyError) as caught:
         connect.open_device("R58M123", ConnectOptions(tmp_path / "k", Transport.USB),
@@ -141,8 +143,8 @@ def test_auto_falls_back_to_the_stock_client_when_usb_is_busy(monkeypatch, tmp_p
 
 
 def test_run_as_refusals_end_the_wait_with_what_to_do() -> None:
-    from device_bench.errors import AppError
-    from device_bench.runner import _check_run_as
+    from mobilize.bench.app_control import _check_run_as
+    from mobilize.device.errors import AppError
 
     with pytest.raises(AppError) as caught:
         _check_run_as("run-as: package not debuggable: dev.mobilize.bench\n", "R58")

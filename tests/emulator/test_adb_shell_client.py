@@ -16,7 +16,7 @@ from adb_shell.exceptions import (
     TcpTimeoutException,
 )
 
-from device_bench.emulator.testing import running_emulator
+from mobilize.emulator.testing import running_emulator
 
 pytestmark = pytest.mark.emulator
 
@@ -159,7 +159,7 @@ def test_two_emulators_side_by_side(tmp_path, host_key) -> None:
 
 
 def test_binds_loopback_only(emulated_device) -> None:
-    from device_bench.emulator.device import AdbServer
+    from mobilize.emulator.device import AdbServer
 
     assert emulated_device.server._listener.getsockname()[0] == "127.0.0.1"
     with pytest.raises(ValueError, match="loopback"):

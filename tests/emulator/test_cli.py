@@ -11,7 +11,7 @@ import sys
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 
-from exporter.cli import main
+from mobilize.cli import main
 
 pytestmark = pytest.mark.emulator
 
@@ -21,7 +21,7 @@ def test_emulator_command_serves_until_ctrl_c(tmp_path, host_key, repo_root) -> 
         [
             sys.executable,
             "-m",
-            "exporter.cli",
+            "mobilize.cli",
             "emulator",
             "--port",
             "0",
@@ -83,7 +83,7 @@ def test_bad_profile_is_a_usage_error(tmp_path, capsys) -> None:
 
 
 def test_profile_changes_what_the_device_reports(tmp_path, host_key) -> None:
-    from device_bench.emulator.testing import running_emulator
+    from mobilize.emulator.testing import running_emulator
 
     profile = {
         "properties": {"ro.product.model": "Pixel 7", "ro.soc.model": "GS201"},
@@ -103,7 +103,7 @@ def test_faults_from_the_command_line(tmp_path, capsys) -> None:
     code = main(["emulator", "--port", "0", "--root", str(tmp_path / "d"), "--fault", "melt=1"])
     assert code == 2
     assert "unknown fault 'melt'" in capsys.readouterr().err
-    from device_bench.emulator.faults import Faults, ThermalStatus
+    from mobilize.emulator.faults import Faults, ThermalStatus
 
     faults = Faults()
     for spec in (

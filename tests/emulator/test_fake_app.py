@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 
-from device_bench import app_contract
-from device_bench.emulator.faults import ThermalStatus
+from mobilize.bench import app_contract
+from mobilize.emulator.faults import ThermalStatus
 
 pytestmark = pytest.mark.emulator
 
@@ -153,7 +153,8 @@ def test_quality_inputs_produce_npy_outputs(adb, emulated_device, tmp_path, tiny
     for name in ("astronaut.npy", "coffee.npy"):
         np.save(inputs / name, rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32))
         adb.push(str(inputs / name), f"{app_contract.REMOTE_WORK_DIR}/quality/in/{name}")
-    outputs_dir = f"{app_contract.REMOTE_WORK_DIR}/quality/out"
+    # The app writes only into its own folder (as on a phone); the shell copies out with run-as.
+    outputs_dir = f"{app_contract.APP_FILES_DIR}/quality/run-quality"
     extra = (
         f"--es {app_contract.EXTRA_QUALITY_INPUTS} {app_contract.REMOTE_WORK_DIR}/quality/in "
         f"--es {app_contract.EXTRA_QUALITY_OUTPUTS} {outputs_dir}"
@@ -164,8 +165,10 @@ def test_quality_inputs_produce_npy_outputs(adb, emulated_device, tmp_path, tiny
         "outputs_dir": outputs_dir,
         "files": ["astronaut.npy", "coffee.npy"],
     }
+    staged = f"{app_contract.REMOTE_WORK_DIR}/coffee.npy"
+    adb.shell(f"run-as {app_contract.PACKAGE} cat {outputs_dir}/coffee.npy > {staged}")
     pulled = tmp_path / "out.npy"
-    adb.pull(f"{outputs_dir}/coffee.npy", str(pulled))
+    adb.pull(staged, str(pulled))
     output = np.load(pulled)
     from ai_edge_litert.interpreter import Interpreter
 
@@ -178,8 +181,21 @@ def test_quality_inputs_produce_npy_outputs(adb, emulated_device, tmp_path, tiny
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_quality_outputs_outside_the_app_folder_are_refused(adb, emulated_device) -> None:
+    outputs_dir = f"{app_contract.REMOTE_WORK_DIR}/quality/out"  # the shell's, not the app's
+    extra = (
+        f"--es {app_contract.EXTRA_QUALITY_INPUTS} {app_contract.REMOTE_WORK_DIR} "
+        f"--es {app_contract.EXTRA_QUALITY_OUTPUTS} {outputs_dir}"
+    )
+    start(adb, "run-elsewhere", extra=extra)
+    result = wait_for_result(adb, "run-elsewhere")
+    assert result["status"] == "invalid_arguments"
+    assert result["message"] == f"cannot open {outputs_dir}: Permission denied"
+    assert not emulated_device.host_path(outputs_dir).exists()
+
+
 def test_delegated_nodes_follow_partitions_and_name_fallbacks() -> None:
-    from device_bench.emulator.app_worker import _delegate_info
+    from mobilize.emulator.app_worker import _delegate_info
 
     def op(index, name, inputs, outputs):
         return {"index": index, "op_name": name, "inputs": inputs, "outputs": outputs}

@@ -7,14 +7,14 @@ import os
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from device_bench.emulator.auth import (
+from mobilize.emulator.auth import (
     KeyFormatError,
     TrustedKeyStore,
     decode_android_pubkey,
     encode_android_pubkey,
     signature_matches,
 )
-from device_bench.emulator.protocol import (
+from mobilize.emulator.protocol import (
     HEADER_SIZE,
     MAX_PAYLOAD,
     Command,

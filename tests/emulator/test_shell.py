@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from device_bench import app_contract
-from device_bench.emulator.device import EmulatedDevice
-from device_bench.emulator.faults import ThermalStatus
-from device_bench.emulator.packages import make_stand_in_apk
-from device_bench.emulator.profile import load_profile
-from device_bench.emulator.shell import BufferSink, ShellSession
+from mobilize.bench import app_contract
+from mobilize.emulator.device import EmulatedDevice
+from mobilize.emulator.faults import ThermalStatus
+from mobilize.emulator.packages import make_stand_in_apk
+from mobilize.emulator.profile import load_profile
+from mobilize.emulator.shell import BufferSink, ShellSession
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def test_dumpsys_formats(device) -> None:
 
 
 def test_logcat_dump_filter_and_clear(device) -> None:
-    from device_bench.emulator.logcat import Priority
+    from mobilize.emulator.logcat import Priority
 
     device.logcat.log(Priority.INFO, "MobilizeBench", "run_id=r1 status=ok", pid=42)
     device.logcat.log(Priority.DEBUG, "Other", "noise", pid=43)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from device_bench.emulator.testing import running_emulator
+from mobilize.emulator.testing import running_emulator
 
 pytestmark = [pytest.mark.emulator, pytest.mark.adb_client]
 
@@ -98,7 +98,7 @@ def test_unknown_key_is_unauthorized_without_accept_new_keys(tmp_path, stock_adb
 def test_pm_install_of_the_stand_in_apk_via_adb_install(
     emulated_device, stock_adb, tmp_path
 ) -> None:
-    from device_bench.emulator.packages import make_stand_in_apk
+    from mobilize.emulator.packages import make_stand_in_apk
 
     assert stock_adb.connect(emulated_device.serial) == "device"
     apk = make_stand_in_apk(tmp_path / "demo.apk", "com.example.demo", 12, "1.2")

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from device_bench.emulator.protocol import (
+from mobilize.emulator.protocol import (
     A_VERSION,
     A_VERSION_MIN,
     HEADER_SIZE,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ALL_TARGETS, ExportConfig
-from exporter.pipeline import ExportResult, run_export
+from mobilize.exporter.config import ALL_TARGETS, ExportConfig
+from mobilize.exporter.pipeline import ExportResult, run_export
 from tests.exporter.families import FAMILIES
 
 FAMILIES_FILE = Path(__file__).with_name("families.py")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from exporter.specs import InputSpec, ValueRange
+from mobilize.contract.specs import InputSpec, ValueRange
 
 MINUS_ONE_ONE = ValueRange(-1.0, 1.0)
 ZERO_ONE = ValueRange(0.0, 1.0)

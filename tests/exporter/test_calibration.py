@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from exporter.calibration import (
+from mobilize.contract.specs import InputSpec, ValueRange
+from mobilize.errors import UsageError
+from mobilize.exporter.calibration import (
     CALIBRATION_PHOTOS,
     HELD_OUT_PHOTOS,
     build_representative_data,
     from_range,
     photo,
 )
-from exporter.config import CalibSource
-from exporter.errors import UsageError
-from exporter.specs import InputSpec, ValueRange
+from mobilize.exporter.config import CalibSource
 
 SPEC = InputSpec("image", (1, 3, 32, 48), ValueRange(-1.0, 1.0))
 

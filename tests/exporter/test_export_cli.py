@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from exporter.cli import main
-from exporter.errors import UsageError
-from exporter.model_loader import load_model
+from mobilize.cli import main
+from mobilize.errors import ExitCode, UsageError
+from mobilize.exporter.model_loader import load_model
 from tests.exporter.families import FAMILIES, Espcn
 
 FAMILIES_FILE = Path(__file__).with_name("families.py")
@@ -114,7 +114,7 @@ def test_uint8_io_and_min_psnr_gate(tmp_path, capsys):
     out = tmp_path / "out"
     code, stdout, err = _export([ESPCN, *ESPCN_ARGS, "--target", "tflite-int8", "--io", "uint8",
                                  "--min-psnr", "99", "--out", str(out)], capsys)
-    assert code == 3, err
+    assert code == ExitCode.QUALITY_GATE == 6, err
     assert "PSNR below --min-psnr 99 dB: tflite-int8" in err
     assert "[1/7] load model" in stdout and "[4/7] onnx2tf" in stdout
     assert "tflite-int8" in stdout and "PSNR" in stdout  # the comparison table
@@ -208,7 +208,7 @@ def test_two_input_model_calibrates_from_one_folder_per_input(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from exporter.calibration import CALIBRATION_PHOTOS, photo
+    from mobilize.exporter.calibration import CALIBRATION_PHOTOS, photo
 
     for folder, names in (("content", CALIBRATION_PHOTOS[:3]), ("style", CALIBRATION_PHOTOS[3:])):
         (tmp_path / folder).mkdir()
@@ -273,8 +273,8 @@ def test_converter_flags_reach_the_converter(tmp_path):
     # A quantization lever: per-tensor instead of per-channel weights changes the int8 file.
     from dataclasses import replace
 
-    from exporter.config import Int8Ranges, Target
-    from exporter.pipeline import run_export
+    from mobilize.exporter.config import Int8Ranges, Target
+    from mobilize.exporter.pipeline import run_export
     from tests.exporter.conftest import family_config
 
     base = family_config("espcn", tmp_path / "a", targets=(Target.INT8,), verify_samples=1,

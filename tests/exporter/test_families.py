@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from device_bench.model_input import resolve_model
-from exporter.artifacts import sha256_file
-from exporter.config import Target
-from exporter.inspect_tflite import TfliteRunner
-from exporter.pipeline import run_export
+from mobilize.bench.model_input import resolve_model
+from mobilize.contract.files import sha256_file
+from mobilize.contract.tflite_runner import TfliteRunner
+from mobilize.exporter.config import Target
+from mobilize.exporter.pipeline import run_export
 from tests.exporter.conftest import family_config
 from tests.exporter.families import FAMILIES
 
@@ -135,7 +135,7 @@ def test_tflite_in_interpreter_reproduces_pytorch_on_a_photo(family_export):
     # Independent of the verifier: feed an NHWC photo crop to the fp32 file by hand.
     import torch
 
-    from exporter.calibration import HELD_OUT_PHOTOS, center_crop_resize, photo, to_input
+    from mobilize.exporter.calibration import HELD_OUT_PHOTOS, center_crop_resize, photo, to_input
     from tests.exporter.families import FAMILIES
 
     result = family_export("cyclegan")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from exporter.calibration import HELD_OUT_PHOTOS, center_crop_resize, photo, to_input
-from exporter.config import IoType, Target
-from exporter.inspect_tflite import InputQuantization, input_quantization
-from exporter.pipeline import run_export
-from exporter.verify import compare
+from mobilize.exporter.calibration import HELD_OUT_PHOTOS, center_crop_resize, photo, to_input
+from mobilize.exporter.config import IoType, Target
+from mobilize.exporter.inspect_tflite import InputQuantization, input_quantization
+from mobilize.exporter.pipeline import run_export
+from mobilize.exporter.verify import compare
 from tests.exporter.conftest import TEST_SIZE, family_config
 from tests.exporter.families import FAMILIES
 
@@ -80,8 +80,8 @@ def test_float_io_int8_file_is_capped_by_its_first_quantize(tmp_path):
 def test_quality_gate_names_targets_their_own_input_already_fails(family_export, tmp_path):
     from dataclasses import replace
 
-    from exporter.errors import QualityGateError
-    from exporter.pipeline import check_outcome
+    from mobilize.errors import QualityGateError
+    from mobilize.exporter.pipeline import check_outcome
 
     result = family_export("johnson")
     metadata = json.loads(result.metadata_path.read_text())

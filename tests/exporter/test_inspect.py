@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporter.inspect_tflite import TfliteRunner, inspect_graph
+from mobilize.contract.tflite_runner import TfliteRunner
+from mobilize.exporter.inspect_tflite import inspect_graph
 
 
 def _convert(function, int8: bool, folder) -> bytes:

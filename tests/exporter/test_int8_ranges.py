@@ -10,13 +10,13 @@ import math
 import numpy as np
 import pytest
 
-from exporter.calibration import SampleSet
-from exporter.cli import main
-from exporter.config import Int8Ranges, IoType, Target
-from exporter.errors import UsageError
-from exporter.pipeline import run_export
-from exporter.quant_debug import DEFAULT_QUANTILE_CHOICES
-from exporter.tflite_convert import split_validation
+from mobilize.cli import main
+from mobilize.errors import UsageError
+from mobilize.exporter.calibration import SampleSet
+from mobilize.exporter.config import Int8Ranges, IoType, Target
+from mobilize.exporter.int8_ranges import DEFAULT_QUANTILE_CHOICES, MINMAX_CANDIDATE
+from mobilize.exporter.pipeline import run_export
+from mobilize.exporter.tflite_convert import split_validation
 from tests.exporter.conftest import FAMILIES_FILE, TEST_SIZE, family_config
 
 
@@ -41,11 +41,17 @@ def test_default_int8_chooses_the_quantile_on_split_off_samples(family_export):
     int8 = _int8(metadata)
     ranges = int8["int8_ranges"]
     assert ranges["mode"] == Int8Ranges.AUTO.value
-    assert ranges["estimator"] == "sample-quantile"
     assert set(ranges["rmse_by_quantile"]) == {f"{q:g}" for q in DEFAULT_QUANTILE_CHOICES}
-    rmse = ranges["rmse_by_quantile"]
+    rmse = ranges["rmse_by_candidate"]
+    assert set(rmse) == {MINMAX_CANDIDATE, *ranges["rmse_by_quantile"]}
     assert all(math.isfinite(v) and v > 0 for v in rmse.values())
-    assert rmse[f"{ranges['quantile']:g}"] == min(rmse.values())  # the lowest is chosen
+    assert rmse[ranges["chosen"]] == min(rmse.values())  # the lowest is chosen
+    assert rmse[ranges["chosen"]] <= rmse[MINMAX_CANDIDATE]  # never worse than min/max
+    if ranges["chosen"] == MINMAX_CANDIDATE:
+        assert (ranges["estimator"], ranges["quantile"]) == ("minmax", None)
+    else:
+        assert ranges["estimator"] == "sample-quantile"
+        assert ranges["chosen"] == f"{ranges['quantile']:g}"
     # 16 calibration samples: 12 calibrate, 4 choose; the 3 held-out ones only verify
     assert (ranges["calibration_samples"], ranges["validation_samples"]) == (12, 4)
     assert metadata["verification_source"]["count"] == 3
@@ -77,6 +83,7 @@ def test_minmax_is_the_converters_own_int8(tmp_path):
                            calib_samples=8, verify_samples=2, int8_ranges=Int8Ranges.MINMAX)
     int8 = _int8(json.loads(run_export(config).metadata_path.read_text()))
     assert int8["int8_ranges"] == {"mode": "minmax", "estimator": "minmax", "quantile": None,
+                                   "chosen": "minmax", "rmse_by_candidate": {},
                                    "rmse_by_quantile": {}, "calibration_samples": 8,
                                    "validation_samples": 0}
     assert {t["dtype"] for t in int8["inputs"] + int8["outputs"]} == {"uint8"}
@@ -109,4 +116,5 @@ def test_debug_quant_prints_the_worst_layers_and_writes_them(tmp_path, capsys):
     assert {layer["op"] for layer in debug["layers"]} >= {"CONV_2D"}
     keep = debug["keep_at_higher_precision"]
     assert keep == [layer["tensor"] for layer in debug["layers"][:len(keep)]]
-    assert int8["int8_ranges"]["quantile"] in DEFAULT_QUANTILE_CHOICES
+    ranges = int8["int8_ranges"]
+    assert ranges["chosen"] in {MINMAX_CANDIDATE, *map("{:g}".format, DEFAULT_QUANTILE_CHOICES)}

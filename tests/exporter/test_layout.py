@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.config import Layout
-from exporter.tflite_convert import from_layout, layout_of, to_layout
+from mobilize.exporter.config import Layout
+from mobilize.exporter.tflite_convert import from_layout, layout_of, to_layout
 
 
 def test_layout_is_read_from_shapes():

@@ -9,9 +9,9 @@ import socket
 import numpy as np
 import pytest
 
-from exporter.calibration import ONNX2TF_SAMPLE_FILE, onnx2tf_sample_images
-from exporter.config import Target
-from exporter.pipeline import run_export
+from mobilize.exporter.calibration import ONNX2TF_SAMPLE_FILE, onnx2tf_sample_images
+from mobilize.exporter.config import Target
+from mobilize.exporter.pipeline import run_export
 from tests.exporter.conftest import family_config
 
 

@@ -14,24 +14,39 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from exporter.config import IoType
-from exporter.errors import ConversionError
-from exporter.inspect_tflite import TfliteRunner, inspect_graph
-from exporter.quant_debug import (
-    ROUNDING_RMSE_OVER_SCALE,
+from mobilize.contract.tflite_runner import TfliteRunner
+from mobilize.errors import ConversionError
+from mobilize.exporter.config import IoType
+from mobilize.exporter.inspect_tflite import inspect_graph
+from mobilize.exporter.int8_ranges import (
+    MINMAX_CANDIDATE,
     RangeEstimator,
     RangeOptions,
-    debug_quantization,
     int8_converter,
-    layers_to_keep,
     quantize_choosing_ranges,
     quantize_with_ranges,
+)
+from mobilize.exporter.quant_debug import (
+    ROUNDING_RMSE_OVER_SCALE,
+    debug_quantization,
+    layers_to_keep,
     render_table,
-    selective_quantized_model,
     to_json,
 )
 
 pytestmark = pytest.mark.slow
+
+
+def selective_quantized_model(saved_model: Path, dataset, keep: list[str]) -> bytes:
+    """The int8 model with the `keep` layers left in float (TensorFlow's denylisted_nodes):
+    how the test checks that the layers the report names are the ones that lose the picture."""
+    import tensorflow as tf
+
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(keep))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=int8_converter(saved_model, dataset), debug_dataset=dataset,
+        debug_options=options)
+    return debugger.get_nondebug_quantized_model()
 SIZE = 16
 
 
@@ -261,6 +276,8 @@ def test_the_chosen_quantile_is_the_one_closest_to_float(conv_model: Path) -> No
     choice = quantize_choosing_ranges(conv_model, _images(8, loud_first=True),
                                       _images(3, seed=20), quantiles=(0.5, 1.0))
     assert set(choice.rmse_by_quantile) == {0.5, 1.0}
+    assert set(choice.rmse_by_candidate) == {MINMAX_CANDIDATE, "0.5", "1"}
+    assert choice.chosen == "0.5"
     # quantile 1.0 is min/max: the loud calibration sample's range, far from the typical one
     assert choice.options.quantile == 0.5
     assert choice.rmse_by_quantile[0.5] < choice.rmse_by_quantile[1.0]
@@ -272,3 +289,34 @@ def test_the_chosen_quantile_is_the_one_closest_to_float(conv_model: Path) -> No
                 conv_model, quantize_with_ranges(conv_model, _images(8, loud_first=True),
                                                  RangeOptions(RangeEstimator.MIN_MAX)),
                 range(30, 33)))
+
+
+def test_the_choice_never_loses_to_the_converters_min_max(conv_model: Path) -> None:
+    # Typical samples only: nothing for a quantile to clip away, min/max is hard to beat.
+    calibration, validation = _images(8), _images(3, seed=40)
+    choice = quantize_choosing_ranges(conv_model, calibration, validation)
+    rmse = choice.rmse_by_candidate
+    assert list(rmse) == [MINMAX_CANDIDATE, "0.35", "0.5", "0.75"]
+    assert rmse[choice.chosen] == min(rmse.values())
+    assert rmse[choice.chosen] <= rmse[MINMAX_CANDIDATE]
+    if choice.chosen == MINMAX_CANDIDATE:  # then the file is the converter's own int8
+        assert choice.options.estimator is RangeEstimator.MIN_MAX
+        own = quantize_with_ranges(conv_model, calibration,
+                                   RangeOptions(RangeEstimator.MIN_MAX))
+        feeds = next(validation())
+        np.testing.assert_array_equal(TfliteRunner(choice.model)(feeds)["output"],
+                                      TfliteRunner(own)(feeds)["output"])
+    # the figure recorded is the returned model's own error on the validation samples
+    assert math.isclose(_rmse_on(conv_model, choice.model, validation), rmse[choice.chosen],
+                        rel_tol=0.05)
+
+
+def _rmse_on(saved_model: Path, model: bytes, samples) -> float:
+    import tensorflow as tf
+
+    float_model = TfliteRunner(tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+                               .convert())
+    int8 = TfliteRunner(model)
+    errors = [np.mean((int8(feeds)["output"] - float_model(feeds)["output"]) ** 2)
+              for feeds in samples()]
+    return float(np.sqrt(np.mean(errors)))

@@ -7,14 +7,14 @@ from types import ModuleType
 
 import torch
 
-from models.train import ModelName
+from mobilize.models.train import ModelName
 
 NAMES = [name.value for name in ModelName]
 TEST_SIZE = 64
 
 
 def model_module(name: str) -> ModuleType:
-    return importlib.import_module(f"models.{name}")
+    return importlib.import_module(f"mobilize.models.{name}")
 
 
 def inputs_at(module: ModuleType, size: int) -> tuple[torch.Tensor, ...]:

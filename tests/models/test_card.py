@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from exporter.config import ExportConfig, Layout, Target
-from exporter.pipeline import run_export
-from models import card, metrics
+from mobilize.exporter.config import ExportConfig, Layout, Target
+from mobilize.exporter.pipeline import run_export
+from mobilize.models import card, metrics
 from tests.models.conftest import TEST_SIZE, model_module
 
 
@@ -20,14 +20,14 @@ def test_exported_int8_adain_scores_close_to_fp32_on_heldout_photos(tmp_path: Pa
     module = model_module("adain")
     model = module.build(pretrained=True).eval()
     specs = tuple(replace(spec, shape=(1, 3, TEST_SIZE, TEST_SIZE)) for spec in module.INPUTS)
-    result = run_export(ExportConfig(model_ref="models.adain:build", out_dir=tmp_path,
+    result = run_export(ExportConfig(model_ref="mobilize.models.adain:build", out_dir=tmp_path,
                                      targets=(Target.INT8,),
                                      input_shapes=tuple(s.shape for s in specs)))
     content = (result.out_dir / (result.targets[0].file or "")).read_bytes()
 
     tflite = card.TfliteModel(content, specs, (1, 3, TEST_SIZE, TEST_SIZE))
-    assert tflite.output_layout is Layout.NHWC
-    assert set(tflite.input_layouts.values()) == {Layout.NHWC}
+    assert set(tflite.runner.output_layouts.values()) == {Layout.NHWC}
+    assert set(tflite.runner.input_layouts.values()) == {Layout.NHWC}
     output = tflite(*(torch.rand(s.shape) for s in specs))
     assert output.shape == (1, 3, TEST_SIZE, TEST_SIZE) and output.dtype == torch.float32
 

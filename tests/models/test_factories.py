@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from exporter.specs import InputSpec, ValueRange
+from mobilize.contract.specs import InputSpec, ValueRange
 from tests.models.conftest import NAMES, TEST_SIZE, inputs_at, model_module
 
 

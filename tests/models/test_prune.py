@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models import fast_style, metrics, prune
+from mobilize.models import fast_style, metrics, prune
 
 
 def test_pruning_nothing_reproduces_the_teacher_exactly() -> None:

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from models import qat
-from models.train import ModelName
-from models.weights import load_pretrained, read_manifest, record_path
+from mobilize.models import qat
+from mobilize.models.train import ModelName
+from mobilize.models.weights import load_pretrained, read_manifest, record_path
 from tests.models.conftest import TEST_SIZE, inputs_at, model_module
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import data, metrics, stylize
+from mobilize.models import data, metrics, stylize
 from tests.models.conftest import model_module
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import models.weights as weights
-from models.train import Device, ModelName, TrainConfig, train
+import mobilize.models.weights as weights
+from mobilize.models.train import Device, ModelName, TrainConfig, train
 
 
 @pytest.mark.slow
@@ -31,7 +31,7 @@ def test_training_repeats_exactly_and_records_its_hash(
 
 def test_cli_rejects_zero_steps_and_unknown_names() -> None:
     for args in (["tiny_style", "--steps", "0"], ["no_such_model"]):
-        result = subprocess.run([sys.executable, "-m", "models.train", *args],
+        result = subprocess.run([sys.executable, "-m", "mobilize.models.train", *args],
                                 capture_output=True, text=True, check=False)
         assert result.returncode == 2
         assert "usage:" in result.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import models.weights as weights
-from models.weights import WeightsError, load_pretrained, read_manifest, sha256_of
+import mobilize.models.weights as weights
+from mobilize.models.weights import WeightsError, load_pretrained, read_manifest, sha256_of
 from tests.models.conftest import NAMES, model_module
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -47,7 +47,7 @@ def test_tampered_weights_are_refused_with_a_hint(weights_copy: Path) -> None:
     with pytest.raises(WeightsError) as caught:
         model_module("espcn").build(pretrained=True)
     assert "sha256" in caught.value.message and read_manifest()["espcn"] in caught.value.message
-    assert "models.train espcn" in (caught.value.hint or "")
+    assert "mobilize.models.train espcn" in (caught.value.hint or "")
 
 
 def test_missing_weights_name_the_file_and_the_way_out(weights_copy: Path) -> None:

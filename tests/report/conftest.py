@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from device_bench.emulator.testing import EmulatorHandle, running_emulator
-from exporter.config import ExportConfig, Target
-from exporter.pipeline import run_export
+from mobilize.emulator.testing import EmulatorHandle, running_emulator
+from mobilize.exporter.config import ExportConfig, Target
+from mobilize.exporter.pipeline import run_export
 
 TINY_MODEL = Path(__file__).with_name("tiny_model.py")
 

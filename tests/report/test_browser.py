@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.cli import main
+from mobilize.cli import main
 from tests.report.conftest import device_args
 
 CHROMIUM = shutil.which("chromium")

@@ -9,17 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device_bench.errors import ModelError
-from device_bench.quality import (
+from mobilize.bench.quality import (
     QualityError,
-    TensorFormat,
     enforce_min_psnr,
     evaluate,
-    heatmap,
     model_formats,
     prepare_reference,
 )
-from exporter.config import Layout
+from mobilize.bench.quality_images import heatmap
+from mobilize.contract.tflite_runner import Layout, TensorFormat
+from mobilize.device.errors import ModelError
 
 
 def test_int8_input_is_quantized_in_the_models_layout_and_output_dequantized() -> None:

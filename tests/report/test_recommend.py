@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from device_bench import ops
-from device_bench.model_input import ModelToBench
-from device_bench.quality import QualityError
-from device_bench.runner import Delegate
-from device_bench.sweep import Candidate, LossReason, SweepRun, recommend, require_winner
+from mobilize.bench.config import Delegate
+from mobilize.bench.model_input import ModelToBench
+from mobilize.bench.quality import QualityError
+from mobilize.bench.sweep import Candidate, LossReason, SweepRun, recommend, require_winner
+from mobilize.device import ops
 
 INFO = ops.DeviceInfo("SERIAL", "Pixel 7", "Google", "panther", "gs201", "arm64-v8a",
                       ("arm64-v8a",), 34, "14", "Mali-G710")
@@ -57,13 +57,13 @@ def test_fastest_qualifying_candidate_wins_and_each_other_says_why() -> None:
     assert result.winner is sweep.candidates[1]
     reasons = {v.candidate.label: (v.reason, v.detail) for v in result.verdicts}
     assert reasons["fp32 on cpu"] == (LossReason.SLOWER,
-                                      "20 ms median, 4.00x the winner's 5 ms")
+                                      "20.00 ms median, 4.00x the winner's 5.00 ms")
     assert reasons["int8 on cpu"] == (LossReason.WORSE_PICTURE, "PSNR 25.0 dB < 30 dB")
     assert reasons["int8 on nnapi"][0] is LossReason.FELL_BACK
-    assert "ran on xnnpack (6 ms): NNAPI took no node" in reasons["int8 on nnapi"][1]
+    assert "ran on xnnpack (6.00 ms): NNAPI took no node" in reasons["int8 on nnapi"][1]
     assert reasons["int16x8 on gpu"] == (LossReason.FAILED_TO_LOAD,
                                          "model_load_failed: unsupported op")
-    assert result.summary() == ("ship model_fp16.tflite (fp16) with the gpu delegate: 5 ms "
+    assert result.summary() == ("ship model_fp16.tflite (fp16) with the gpu delegate: 5.00 ms "
                                 "median, 50.0 MB peak RSS, 4.0 KB file, PSNR 44.0 dB")
 
 
@@ -76,7 +76,7 @@ def test_int8_on_a_gpu_that_took_it_is_called_float_with_the_figures() -> None:
     assert result.winner is sweep.candidates[0]
     (note,) = result.notes
     assert note.startswith("int8 on the GPU delegate runs in float")
-    assert "measured: 5.1 ms vs fp16 on gpu 5 ms" in note
+    assert "measured: 5.10 ms vs fp16 on gpu 5.00 ms" in note
 
 
 def test_no_candidate_left_is_an_error_naming_each_reason() -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from device_bench import app_contract
-from device_bench.store import get_run, open_store
-from exporter.cli import main
+from mobilize.bench import app_contract
+from mobilize.cli import main
+from mobilize.results.store import get_run, open_store
 from tests.report.conftest import device_args
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]

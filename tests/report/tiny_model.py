@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exporter.specs import InputSpec, ValueRange
+from mobilize.contract.specs import InputSpec, ValueRange
 
 INPUTS = (InputSpec("image", (1, 3, 32, 32), ValueRange(0.0, 1.0)),)
 OUTPUT_RANGE = ValueRange(0.0, 1.0)

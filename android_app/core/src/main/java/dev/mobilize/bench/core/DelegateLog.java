@@ -1,6 +1,7 @@
 package dev.mobilize.bench.core;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
@@ -17,11 +18,25 @@ public final class DelegateLog {
       Pattern.compile(
           "Replacing (\\d+) out of (\\d+) node\\(s\\) with delegate \\(([^)]+)\\) node,"
               + " yielding (\\d+) partitions");
-  private static final String UNSUPPORTED_HEADER = "Following operations are not supported by";
+  /** "Following operations are not supported by GPU delegate:" (TFLite 2.1 and older: "Next"). */
+  private static final Pattern UNSUPPORTED_HEADER =
+      Pattern.compile("\\b(?:Following|Next) operations are not supported by");
+  /**
+   * "CONV_2D: reason", "CUSTOM TFLite_Detection_PostProcess: reason"; the reason may be blank
+   * ("DEQUANTIZE: ", trimmed to "DEQUANTIZE:").
+   */
   private static final Pattern UNSUPPORTED_OP =
-      Pattern.compile("^([A-Z][A-Z0-9_]*(?: [\\w.]+)?): ");
-  /** Logcat's brief/threadtime prefixes end in "tflite  : " or "tflite: ". */
-  private static final Pattern LOGCAT_PREFIX = Pattern.compile("^.*?\\btflite\\s*:\\s?");
+      Pattern.compile("^([A-Z][A-Z0-9_]*(?: [\\w.]+)?):(?:\\s|$)");
+  /** Severity words the runtime prints before a message: never op names. */
+  private static final List<String> SEVERITIES =
+      Arrays.asList("INFO", "WARNING", "ERROR", "VERBOSE", "DEBUG", "FATAL");
+  /** Logcat's threadtime/brief prefixes end in "tflite  : ", "tflite: " or "tflite  (123): ". */
+  private static final Pattern LOGCAT_PREFIX =
+      Pattern.compile("^.*?\\btflite\\s*(?:\\(\\s*\\d+\\))?:\\s?");
+  /** A threadtime line of another tag (another thread of the process) inside the list. */
+  private static final Pattern OTHER_TAG =
+      Pattern.compile(
+          "^\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d+\\s+\\d+\\s+\\d+ [VDIWEFA] (?!tflite\\s*:)");
 
   public final int nodesDelegated;
   public final int nodesTotal;
@@ -58,17 +73,17 @@ public final class DelegateLog {
   static List<String> unsupportedOps(String log) {
     TreeSet<String> ops = new TreeSet<>();
     boolean listing = false;
-    for (String rawLine : log.split("\n")) {
-      if (rawLine.contains(UNSUPPORTED_HEADER)) {
+    for (String rawLine : log.split("\r?\n")) {
+      if (UNSUPPORTED_HEADER.matcher(rawLine).find()) {
         listing = true;
         continue;
       }
-      if (!listing) {
+      if (!listing || OTHER_TAG.matcher(rawLine).find()) {
         continue;
       }
       String line = LOGCAT_PREFIX.matcher(rawLine).replaceFirst("").trim();
       Matcher op = UNSUPPORTED_OP.matcher(line);
-      if (op.find()) {
+      if (op.find() && !SEVERITIES.contains(op.group(1))) {
         ops.add(op.group(1));
       } else {
         listing = false;

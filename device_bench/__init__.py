@@ -1,1 +1,0 @@
-"""mobilize's device side: push a model to a phone, run the benchmark app, bring back figures."""

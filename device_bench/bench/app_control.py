@@ -1,0 +1,232 @@
+"""Driving the benchmark app on a device: install, cool-down gate, `am start`, waiting for
+its result file, crash detection from logcat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mobilize.bench import app_contract
+from mobilize.bench.config import BenchConfig, HarnessOptions
+from mobilize.device import ops
+from mobilize.device.device import Device
+from mobilize.device.errors import AppError, DeviceError, DeviceTimeoutError, UsageError
+from mobilize.device.logcat import detect_crash, logcat_excerpt
+from mobilize.device.parse import ThermalStatus
+from mobilize.device.transports import quote
+
+SUPPORTED_ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
+REMOTE_APK = f"{app_contract.REMOTE_WORK_DIR}/mobilize-bench.apk"
+INSTALL_TIMEOUT_S = 120.0
+AM_START_TIMEOUT_S = 60.0
+CRASH_CHECK_EVERY_S = 1.0
+
+Announce = Callable[[str], None]
+
+
+def check_abi(info: ops.DeviceInfo) -> None:
+    abis = info.abis or ((info.abi,) if info.abi else ())
+    if not any(abi in SUPPORTED_ABIS for abi in abis):
+        raise DeviceError(
+            f"the device's ABI ({', '.join(abis) or 'unknown'}) is not one the benchmark app "
+            f"supports ({', '.join(SUPPORTED_ABIS)})",
+            hint="use a phone or emulated device with one of those ABIs",
+            serial=info.serial,
+        )
+
+
+def find_apk(options: HarnessOptions) -> Path | None:
+    if options.apk is not None:
+        if not options.apk.is_file():
+            raise UsageError(
+                f"--apk {options.apk}: no such file",
+                hint="pass the APK built by `cd android_app && ./gradlew assembleRelease`",
+            )
+        return options.apk
+    return next((path for path in options.apk_search_paths if path.is_file()), None)
+
+
+def ensure_app(device: Device, options: HarnessOptions, announce: Announce) -> None:
+    """Install or update the bundled app when it is missing or at another version."""
+    installed = ops.package_info(device)
+    if installed is not None and installed.version_code == app_contract.APP_VERSION_CODE:
+        return
+    apk = find_apk(options)
+    state = (
+        "not installed"
+        if installed is None
+        else f"at version {installed.version_name} ({installed.version_code})"
+    )
+    if apk is None:
+        raise AppError(
+            f"the bundled benchmark app {app_contract.PACKAGE} is {state}; this mobilize needs "
+            f"version {app_contract.APP_VERSION_NAME} ({app_contract.APP_VERSION_CODE}) and "
+            "no APK was found",
+            hint="build it on a machine with JDK 17 and the Android SDK: `cd android_app && "
+            "./gradlew assembleRelease` (it cannot be built on machines without the SDK), "
+            "then pass it with --apk PATH",
+            serial=device.serial,
+        )
+    announce(f"[{device.serial}] installing {apk.name} (the app is {state})")
+    ops.make_dir(device, app_contract.REMOTE_WORK_DIR)
+    device.push(apk, REMOTE_APK, INSTALL_TIMEOUT_S)
+    try:
+        result = device.shell(f"pm install -r -d {quote(REMOTE_APK)}", INSTALL_TIMEOUT_S)
+    finally:
+        ops.remove(device, REMOTE_APK)
+    if not result.ok or "Success" not in result.stdout:
+        raise AppError(
+            f"installing the benchmark app failed: {result.stdout.strip()} {result.stderr.strip()}",
+            hint="uninstall an old copy (`adb uninstall dev.mobilize.bench`) and run again",
+            serial=device.serial,
+        )
+
+
+def cooldown_gate(
+    device: Device, options: HarnessOptions, announce: Announce
+) -> tuple[ThermalStatus | None, float | None]:
+    """Wait until the thermal status is none and the battery is under the threshold.
+
+    Returns the last thermal status and battery temperature read: the run's "before".
+    """
+    deadline = time.monotonic() + options.cooldown_timeout_s
+    announced = False
+    while True:
+        thermal = ops.thermal_status(device)
+        temp = ops.battery(device).temperature_c
+        cool = (thermal is None or thermal <= ThermalStatus.NONE) and (
+            temp is None or temp < options.max_battery_temp_c
+        )
+        if cool or options.cooldown_timeout_s <= 0:  # 0 s: no gate, just the readings
+            return thermal, temp
+        state = f"thermal status {thermal.label if thermal else '?'}, battery {temp} °C"
+        if time.monotonic() >= deadline:
+            raise DeviceTimeoutError(
+                f"the device did not cool down ({state})",
+                serial=device.serial,
+                timeout_s=options.cooldown_timeout_s,
+                hint="let the phone rest off the charger, or raise --cooldown-timeout / "
+                "--max-battery-temp (0 s skips the gate)",
+            )
+        if not announced:
+            announce(f"[{device.serial}] waiting for the device to cool down ({state})")
+            announced = True
+        time.sleep(min(options.cooldown_poll_s, max(0.0, deadline - time.monotonic())))
+
+
+def am_start_command(run_id: str, remote_model: str, config: BenchConfig) -> str:
+    strings = {
+        app_contract.EXTRA_MODEL_PATH: remote_model,
+        app_contract.EXTRA_DELEGATE: config.delegate.value,
+        app_contract.EXTRA_GPU_PRECISION: config.gpu_precision.value,
+        app_contract.EXTRA_RUN_ID: run_id,
+    }
+    ints = {
+        app_contract.EXTRA_THREADS: config.threads,
+        app_contract.EXTRA_WARMUP_RUNS: config.warmup_runs,
+        app_contract.EXTRA_NUM_RUNS: config.num_runs,
+    }
+    parts = ["am", "start", "-W", "-S", "-n", quote(app_contract.COMPONENT)]
+    for name, value in strings.items():
+        parts += ["--es", quote(name), quote(value)]
+    for name, number in ints.items():
+        parts += ["--ei", quote(name), str(int(number))]
+    return " ".join(parts)
+
+
+def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str:
+    """Poll `run-as PKG cat files/results/RUN.json` until it appears, the app dies, or time ends."""
+    command = (
+        f"run-as {quote(app_contract.PACKAGE)} cat "
+        f"{quote(app_contract.result_relative_path(run_id))}"
+    )
+    deadline = time.monotonic() + options.result_timeout_s
+    next_crash_check = time.monotonic() + CRASH_CHECK_EVERY_S
+    poll_s = options.result_poll_s
+    while True:
+        # Each poll is bounded by what is left, so a silent device cannot stretch the wait.
+        remaining = deadline - time.monotonic()
+        try:
+            result = device.shell(command, max(0.5, min(ops.SHORT_TIMEOUT_S, remaining)))
+        except DeviceTimeoutError as error:
+            if time.monotonic() < deadline:
+                raise
+            raise _no_result(device, run_id, options, "") from error
+        if result.ok and result.stdout.strip():
+            return result.stdout
+        _check_run_as(result.stdout + result.stderr, device.serial)
+        now = time.monotonic()
+        if now >= next_crash_check:
+            next_crash_check = now + CRASH_CHECK_EVERY_S
+            crash = crash_excerpt(device)
+            if crash:
+                raise AppError(
+                    f"the benchmark app crashed during run {run_id}; logcat:\n{crash}",
+                    hint="the excerpt shows why; out of memory or a delegate bug are common — "
+                    "try --delegate cpu or fewer threads",
+                    serial=device.serial,
+                )
+        if now >= deadline:
+            raise _no_result(device, run_id, options, _logcat(device))
+        time.sleep(min(poll_s, max(0.0, deadline - now)))
+        poll_s = min(poll_s * 1.5, options.result_poll_max_s)
+
+
+def _check_run_as(output: str, serial: str) -> None:
+    """run-as refuses release builds and unknown packages: waiting longer would not help."""
+    if "not debuggable" in output:
+        raise AppError(
+            f"run-as cannot read the app's results: {output.strip()}",
+            hint="install a debuggable build of the app (`./gradlew assembleDebug`, or "
+            "debuggable true in the release build type) and pass it with --apk",
+            serial=serial,
+        )
+    if "unknown package" in output:
+        raise AppError(
+            f"the benchmark app is not installed: {output.strip()}",
+            hint="run again with --apk PATH to install it",
+            serial=serial,
+        )
+
+
+def _no_result(
+    device: Device, run_id: str, options: HarnessOptions, excerpt: str
+) -> DeviceTimeoutError:
+    return DeviceTimeoutError(
+        f"no result from the benchmark app for run {run_id}"
+        + (f"; logcat:\n{excerpt}" if excerpt else ""),
+        serial=device.serial,
+        timeout_s=options.result_timeout_s,
+        hint="a large model or many --runs may need a longer --timeout; "
+        "a device that stopped answering needs a reconnect",
+    )
+
+
+# Only the tags a crash or the app's own line appear under: a phone's full log is megabytes.
+LOGCAT_FILTER = " ".join(
+    quote(spec)  # "*:S" unquoted would be a glob for the device's shell
+    for spec in (
+        "AndroidRuntime:E",
+        "ActivityManager:I",
+        "libc:F",
+        "DEBUG:F",
+        f"{app_contract.LOG_TAG}:V",
+        "*:S",
+    )
+)
+
+
+def _logcat(device: Device) -> str:
+    result = device.shell(f"logcat -d {LOGCAT_FILTER}", ops.SHORT_TIMEOUT_S)
+    return result.stdout if result.ok else ""
+
+
+def crash_excerpt(device: Device) -> str | None:
+    """The logcat lines of a crash of the app, or None while it has not crashed. A crash is
+    one that names the app's process: a Java FATAL EXCEPTION, a "Fatal signal" line, or a
+    tombstone block (">>> pkg <<<") without the libc line, in any logcat format."""
+    dump = _logcat(device)
+    if detect_crash(dump, app_contract.PACKAGE) is None:
+        return None
+    return logcat_excerpt(dump, (app_contract.PACKAGE, app_contract.LOG_TAG))

@@ -1,0 +1,392 @@
+"""A second runner: Google's prebuilt `benchmark_model` binary, parsed into our result schema.
+
+benchmark_model (tensorflow/lite/tools/benchmark) prints aggregate figures only, never raw
+samples. What it prints and how it maps onto bench_result.schema.json:
+
+- `Inference timings in us: Init: I, First inference: F, Warmup (avg): W, Inference (avg): A`
+  -> latency.init, latency.first_inference (the first warm-up run, as the tool defines it).
+- The two `count=N first=.. curr=.. min=.. max=.. avg=.. std=..` lines (warm-up, then timed
+  runs; a run whose samples were all equal prints `count=N curr=X`) -> latency.stats count,
+  min, max, mean, std. The tool's std is the population standard deviation (as ours) but
+  printed truncated to an integer. p50/p90/p99 stay null: the tool does not print them and
+  we do not invent them. Newer builds add `p5=.. median=.. p95=..`; those are kept as printed
+  under stats.tool_percentiles. latency.samples and latency.warmup stay empty.
+- `Memory footprint delta from the start of the tool (MB): init=.. overall=..` ->
+  memory.init_delta / overall_delta (kB); `Overall peak memory footprint (MB) via periodic
+  monitoring: P` (with --report_peak_memory_footprint) and the older
+  `Peak memory footprint (MB): init=.. overall=..` -> memory.peak_rss (kB).
+- `Replacing N out of M node(s) with delegate (NAME) node, yielding K partitions ...`
+  -> delegate nodes_delegated / nodes_total / partitions, summed over subgraphs, for the
+  delegate that was asked for (XNNPACK for cpu).
+- The GPU delegate's `Following operations are not supported by GPU delegate:` list (older
+  builds: `Next operations ...`; an op may have a blank reason) -> delegate.fallback_ops.
+- Its ERROR lines (missing file, bad flatbuffer, `Failed to apply GPU delegate.`,
+  `Failed to allocate tensors!`, `Node number N (OP) failed to invoke.`) -> a failure status
+  with the tool's own words as the message.
+- With --enable_op_profiling=true (`profile_ops`), the "Run Order", "Top by Computation Time"
+  and "Summary by node type" tables -> an extra top-level `op_profile` object (the schema
+  allows properties it does not name): {"initialization": ..., "regular_runs": ...}, each
+  OpProfileSection as a dict (benchmark_model_parse.OpProfile.as_dict). Absent without them.
+
+The pure parsing lives in benchmark_model_parse.py; this module builds the command line,
+assembles the result and runs the tool on a device.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mobilize.bench import app_contract
+from mobilize.bench import benchmark_model_parse as bmp
+from mobilize.bench.benchmark_model_parse import (
+    DELEGATE_KERNEL_NAMES,
+    ERROR_PREFIX,
+    NUMBER,
+    PROVIDER_NAMES,
+    TIMINGS,
+    OpProfile,
+    gpu_delegate_report,
+    line_with,
+    parse_op_profile,
+    runtime_version,
+    unsupported_ops,
+)
+from mobilize.device import ops
+from mobilize.device.device import Device
+from mobilize.device.errors import AdbError
+
+REMOTE_BINARY = "/data/local/tmp/mobilize_benchmark_model"
+PUSH_TIMEOUT_S = 120.0
+RUNTIME_NAME = "tflite-benchmark_model"
+
+__all__ = [  # with the parsers that moved to benchmark_model_parse, under their old names
+    "DELEGATE_KERNEL_NAMES",
+    "FAILURE_MARKERS",
+    "PROVIDER_NAMES",
+    "REMOTE_BINARY",
+    "build_command",
+    "classify_failure",
+    "gpu_delegate_report",
+    "parse_output",
+    "run_benchmark_model",
+    "runtime_version",
+    "unsupported_ops",
+]
+
+_FOOTPRINT = re.compile(
+    rf"Memory footprint delta from the start of the tool \(MB\): init=(?P<init>{NUMBER}) "
+    rf"overall=(?P<overall>{NUMBER})"
+)
+_PEAK_MONITORED = re.compile(
+    rf"Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{NUMBER})"
+)
+_PEAK_OLD = re.compile(
+    rf"Peak memory footprint \(MB\): init=(?P<init>{NUMBER}) overall=(?P<overall>{NUMBER})"
+)
+
+# (status, markers) in the order they are checked: the first marker found decides.
+FAILURE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "invalid_arguments",
+        ("Please specify the name of your TF Lite input file", "Unknown flag"),
+    ),
+    ("model_not_found", ("Could not open '", "No such file or directory")),
+    (
+        "delegate_failed",
+        ("Failed to apply", "Disallowed CPU fallback detected", "Failed to create"),
+    ),
+    (
+        "out_of_memory",
+        ("std::bad_alloc", "Out of memory", "out of memory", "Failed to allocate memory"),
+    ),
+    (
+        "model_load_failed",
+        (
+            "Failed to mmap model",
+            "not a valid Flatbuffer",
+            "should be 'TFL3'",
+            "Didn't find op for builtin opcode",
+            "Failed to construct interpreter",
+            "Failed to allocate tensors",
+        ),
+    ),
+    ("inference_failed", ("failed to invoke", "Failed to invoke", "Benchmarking failed")),
+)
+
+
+CONFIG_KEYS = ("delegate", "threads", "warmup_runs", "num_runs", "gpu_precision")
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    """The schema's config object from a BenchConfig (or a mapping with the same keys)."""
+    if isinstance(config, Mapping):
+        return {key: config[key] for key in CONFIG_KEYS}
+    return dict(config.as_schema_dict())
+
+
+def _flag(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return shlex.quote(f"--{name}={value}")
+
+
+def build_command(
+    binary_remote: str,
+    model_remote: str,
+    config: Any,
+    *,
+    profile_ops: bool = False,
+    max_secs: float | None = None,
+    enable_op_profiling: bool = False,
+) -> str:
+    """The device shell line that runs benchmark_model with the run's settings.
+
+    --min_secs=0 and --warmup_min_secs=0 make the tool run exactly the asked number of
+    warm-ups and runs (by default it keeps going for 0.5 s and 1 s); stderr is merged
+    because the tool logs everything there. `profile_ops` adds --enable_op_profiling=true
+    (per-op tables, read into the result's `op_profile`); `enable_op_profiling` is its
+    older name.
+    """
+    settings = _config_dict(config)
+    delegate = settings["delegate"]
+    flags = [
+        _flag("graph", model_remote),
+        _flag("num_threads", int(settings["threads"])),
+        _flag("warmup_runs", int(settings["warmup_runs"])),
+        _flag("warmup_min_secs", 0),
+        _flag("num_runs", int(settings["num_runs"])),
+        _flag("min_secs", 0),
+        _flag("use_gpu", delegate == "gpu"),
+        _flag("use_nnapi", delegate == "nnapi"),
+        # XNNPACK only for cpu runs: with an accelerator the fallback ops run on the
+        # builtin kernels, so the Replacing line we read is the accelerator's own.
+        _flag("use_xnnpack", delegate == "cpu"),
+        _flag("gpu_precision_loss_allowed", settings["gpu_precision"] == "fp16"),
+        _flag("report_peak_memory_footprint", True),
+    ]
+    if max_secs is not None:
+        flags.append(_flag("max_secs", max(1, int(max_secs))))
+    if profile_ops or enable_op_profiling:
+        flags.append(_flag("enable_op_profiling", True))
+    return " ".join([shlex.quote(binary_remote), *flags, "2>&1"])
+
+
+def _mb_to_kb(value: str) -> float:
+    return float(value) * 1024.0
+
+
+def _memory(text: str) -> dict[str, Any] | None:
+    footprint = _FOOTPRINT.search(text)
+    monitored = _PEAK_MONITORED.search(text)
+    old_peak = _PEAK_OLD.search(text)
+    if not (footprint or monitored or old_peak):
+        return None
+    peak = None
+    if monitored:
+        peak = _mb_to_kb(monitored["peak"])
+    elif old_peak:
+        peak = _mb_to_kb(old_peak["overall"])
+    return {
+        "unit": "kB",
+        "peak_rss": peak,
+        "rss": None,
+        "pss": None,
+        "native_heap": None,
+        "init_delta": _mb_to_kb(footprint["init"]) if footprint else None,
+        "overall_delta": _mb_to_kb(footprint["overall"]) if footprint else None,
+    }
+
+
+def _error_lines(text: str) -> list[str]:
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if ERROR_PREFIX.match(stripped) or "failed to invoke" in stripped:
+            lines.append(ERROR_PREFIX.sub("", stripped))
+    return lines
+
+
+def classify_failure(text: str, exit_code: int | None = None) -> tuple[str, str] | None:
+    """(status, message) when the output shows a failed run, else None.
+
+    A clean exit with the timings line is a success even when the tool logged an ERROR line
+    on the way (some delegates log one and fall back); otherwise the first marker decides.
+    """
+    if exit_code == 0 and TIMINGS.search(text):
+        return None
+    for status, markers in FAILURE_MARKERS:
+        line = line_with(text, markers)
+        if line is not None:
+            errors = _error_lines(text)
+            unsupported = unsupported_ops(text)
+            listed = [f"unsupported: {', '.join(unsupported)}"] if unsupported else []
+            message = "; ".join(dict.fromkeys([line, *errors, *listed]))
+            return status, f"benchmark_model: {message}"
+    if exit_code not in (None, 0) or TIMINGS.search(text) is None:
+        tail = "; ".join(_error_lines(text)) or " / ".join(text.strip().splitlines()[-3:])
+        tail = tail or "no output"
+        if TIMINGS.search(text):  # it finished its runs, then reported a failure
+            return "inference_failed", f"benchmark_model exited with code {exit_code}: {tail}"
+        code = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
+        return "inference_failed", f"benchmark_model printed no timings{code}: {tail}"
+    return None
+
+
+def parse_output(
+    text: str,
+    *,
+    run_id: str,
+    config: Any,
+    model_path: str,
+    model_size: int | None,
+    device_info: Mapping[str, Any] | None,
+    exit_code: int | None = None,
+    runtime_version: str | None = None,
+    thermal: tuple[str | None, str | None] = (None, None),
+    started_at: str | None = None,
+    finished_at: str | None = None,
+) -> dict[str, Any]:
+    """A schema-valid result (runner benchmark_model) from the tool's combined output."""
+    settings = _config_dict(config)
+    device = {
+        "model": None,
+        "manufacturer": None,
+        "board": None,
+        "soc": None,
+        "abi": None,
+        "sdk": None,
+        "android_version": None,
+        "gpu_renderer": None,
+    }
+    device.update(dict(device_info or {}))
+    result: dict[str, Any] = {
+        "schema_version": app_contract.RESULT_SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": app_contract.STATUS_OK,
+        "message": None,
+        "runner": "benchmark_model",
+        "config": settings,
+        "model": {"path": model_path, "size_bytes": model_size, "sha256": None},
+        "latency": bmp.latency(text),
+        "memory": _memory(text),
+        "delegate": bmp.delegate(text, settings["delegate"]),
+        "thermal": {"before": thermal[0], "after": thermal[1]},
+        "device": device,
+        "runtime": {"name": RUNTIME_NAME, "version": runtime_version, "app_version": None},
+        "quality": None,
+        "started_at": started_at,
+        "finished_at": finished_at,
+    }
+    profile = parse_op_profile(text)
+    if profile is not None:
+        result["op_profile"] = profile.as_dict()
+        _delegate_from_profile(result["delegate"], profile)
+    failure = classify_failure(text, exit_code)
+    if failure is not None:
+        result["status"], result["message"] = failure
+        if result["status"] == "delegate_failed":
+            result["delegate"].update(applied=False, message=failure[1])
+    else:
+        result["message"] = _runs_note(result, settings) or result["delegate"]["message"]
+    return result
+
+
+def _delegate_from_profile(info: dict[str, Any], profile: OpProfile) -> None:
+    """A delegate whose kernels ran in the timed runs' profile was applied, even where the
+    tool printed no Replacing / Explicitly applied line (partitions: its kernels' count)."""
+    runs = profile.regular_runs
+    names = DELEGATE_KERNEL_NAMES[info["requested"]]
+    kernels = [row for row in (runs.summary_by_node_type if runs else ()) if row.node_type in names]
+    if not kernels or (info["applied"] and info["name"] != "builtin"):
+        return
+    if info["partitions"] is None:
+        info["partitions"] = sum(row.count for row in kernels)
+    info.update(applied=True, message=None)
+    info["name"] = "xnnpack" if info["requested"] == "cpu" else info["requested"]
+
+
+def _runs_note(result: dict[str, Any], settings: dict[str, Any]) -> str | None:
+    stats = (result["latency"] or {}).get("stats") or {}
+    count = stats.get("count")
+    if count is not None and count != settings["num_runs"]:
+        return (
+            f"benchmark_model ran {count} timed runs, not {settings['num_runs']} "
+            "(its --max_secs limit ended the runs early, or --min_secs made it run longer)"
+        )
+    return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def run_benchmark_model(
+    device: Device,
+    binary: Path,
+    model_remote: str,
+    config: Any,
+    timeout: float,
+    *,
+    run_id: str | None = None,
+    profile_ops: bool = False,
+) -> dict[str, Any]:
+    """Push the binary, make it executable, run it on the model, parse what it printed.
+
+    `run_id` names the result (the harness passes its own); a fresh one is made without it.
+    `profile_ops` runs the tool with --enable_op_profiling=true: the result gets `op_profile`.
+    """
+    device.push(binary, REMOTE_BINARY, PUSH_TIMEOUT_S)
+    chmod = f"chmod 755 {shlex.quote(REMOTE_BINARY)}"
+    changed = device.shell(chmod, ops.SHORT_TIMEOUT_S)
+    if not changed.ok:
+        raise AdbError(
+            "cannot make benchmark_model executable on the device",
+            command=chmod,
+            serial=device.serial,
+            exit_code=changed.exit_code,
+            stdout=changed.stdout,
+            stderr=changed.stderr,
+            hint="/data/local/tmp must allow executables; check the device's free space",
+        )
+    info = ops.device_info(device)
+    before = ops.thermal_status(device)
+    size = _remote_size(device, model_remote)
+    started = _now()
+    command = build_command(
+        REMOTE_BINARY, model_remote, config, max_secs=timeout, profile_ops=profile_ops
+    )
+    ran = device.shell(command, timeout)
+    finished = _now()
+    after = ops.thermal_status(device)
+    text = ran.stdout + ("\n" + ran.stderr if ran.stderr else "")
+    return parse_output(
+        text,
+        run_id=run_id or f"bm-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+        config=config,
+        model_path=model_remote,
+        model_size=size,
+        device_info=info.as_schema_dict(),
+        exit_code=ran.exit_code,
+        runtime_version=runtime_version(text),
+        thermal=(
+            before.label if before is not None else None,
+            after.label if after is not None else None,
+        ),
+        started_at=started,
+        finished_at=finished,
+    )
+
+
+def _remote_size(device: Device, remote: str) -> int | None:
+    result = device.shell(f"ls -l {shlex.quote(remote)}", ops.SHORT_TIMEOUT_S)
+    if not result.ok:
+        return None
+    fields = result.stdout.split()
+    # toybox ls -l: mode links owner group SIZE date time name
+    return int(fields[4]) if len(fields) > 4 and fields[4].isdigit() else None

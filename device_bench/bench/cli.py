@@ -1,0 +1,390 @@
+"""`mobilize devices`, `mobilize bench` and `mobilize results`: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from mobilize.bench import app_contract
+from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision, HarnessOptions, RunnerKind
+from mobilize.bench.fleet import (
+    bench_on_device,
+    fan_out,
+    raise_device_errors,
+    raise_failed_runs,
+)
+from mobilize.bench.model_input import ModelToBench, resolve_models
+from mobilize.bench.runner import BenchSession
+from mobilize.console import (
+    add_json_option,
+    add_wide_option,
+    announce,
+    figures_console,
+    write_json,
+)
+from mobilize.device import ops
+from mobilize.device.connect import choose_serials, discover, open_device
+from mobilize.device.device import Device
+from mobilize.device.errors import (
+    EXIT_DEVICE_ERROR,
+    DeviceError,
+    UsageError,
+)
+from mobilize.device.keys import default_key_path
+from mobilize.device.transports import (
+    DEFAULT_ADB_SERVER_PORT,
+    DEFAULT_AUTH_TIMEOUT_S,
+    ConnectOptions,
+    Transport,
+)
+from mobilize.report.tables import (
+    DeviceRow,
+    ModelComparison,
+    compare_models,
+    comparison_lines,
+    devices_table,
+    runs_table,
+)
+from mobilize.results.compare import parse_fraction
+from mobilize.results.regression import check_regressions, load_baseline
+from mobilize.results.store import default_db_path, open_store, save_run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    devices = subparsers.add_parser(
+        "devices",
+        help="list attached Android devices",
+        description="List the Android devices adb can reach (USB, or HOST:PORT over TCP): "
+        "model, SoC, ABI, Android version, GPU renderer, battery temperature, thermal status "
+        "and the bundled benchmark app's version.",
+    )
+    _add_device_options(devices)
+    add_json_option(devices, "the devices")
+    devices.set_defaults(handler=cmd_devices)
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="benchmark .tflite models on Android devices",
+        description="Push each model to the device, run it with the bundled benchmark app "
+        "(or Google's benchmark_model), pull the result and store it. Prints init, latency "
+        "percentiles and peak memory per run; with several models, each against the first "
+        "(ratio of medians with its 95% interval).",
+    )
+    bench.add_argument(
+        "models",
+        nargs="+",
+        type=Path,
+        metavar="MODEL",
+        help="a .tflite file or an export folder with metadata.json",
+    )
+    bench.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        help="which target of an export folder to bench; repeatable (default: all of them)",
+    )
+    bench.add_argument("--delegate", choices=[d.value for d in Delegate], default="cpu",
+                       help="accelerator to ask for; a request the device cannot honour runs "
+                       "on the CPU and is reported as not applied")
+    bench.add_argument("--threads", type=int, default=4, help="CPU threads of the interpreter")
+    bench.add_argument("--warmup", type=int, default=5, help="untimed runs first")
+    bench.add_argument("--runs", type=int, default=50, help="timed runs")
+    bench.add_argument("--gpu-precision", choices=[p.value for p in GpuPrecision], default="fp16",
+                       help="precision the GPU delegate may compute in")
+    bench.add_argument(
+        "--repeat", type=int, default=1, help="run the models K times, interleaved A B A B"
+    )
+    bench.add_argument(
+        "--retries", type=int, default=0, help="reconnect and retry a push when the device is lost"
+    )
+    bench.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for the app's result"
+    )
+    bench.add_argument("--push-timeout", type=float, default=300.0,
+                       help="seconds a model push may take")
+    bench.add_argument(
+        "--cooldown-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the device to cool before a run (0: no gate)",
+    )
+    bench.add_argument("--max-battery-temp", type=float, default=40.0,
+                       help="°C the battery must be under before a run starts")
+    bench.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds to wait for another benchmark on the same device",
+    )
+    bench.add_argument("--apk", type=Path,
+                       help="the bundled app's APK, installed when missing or outdated "
+                       "(default: Gradle's output)")
+    bench.add_argument("--runner", choices=[r.value for r in RunnerKind], default="app",
+                       help="app: the bundled benchmark app; benchmark-model: Google's binary")
+    bench.add_argument("--binary", type=Path, help="benchmark_model binary for that runner")
+    bench.add_argument("--db", type=Path, default=None,
+                       help=f"results database (default: {default_db_path()})")
+    add_json_option(bench, "the runs")
+    add_wide_option(bench)
+    bench.add_argument("--baseline", help="a stored run to compare against (number or run id)")
+    bench.add_argument(
+        "--max-regression",
+        default="10%",
+        help="with --baseline: exit non-zero when slower by more than this",
+    )
+    bench.add_argument("--all-devices", action="store_true", help="bench on every device")
+    bench.add_argument(
+        "--check-quality",
+        action="store_true",
+        help="also run held-out inputs on the phone and compare with PyTorch (export folders)",
+    )
+    bench.add_argument(
+        "--quality-images", type=Path, help="held-out inputs for --check-quality (png/jpg or .npy)"
+    )
+    bench.add_argument(
+        "--min-psnr", type=float, metavar="DB", help="with --check-quality: exit 6 below this"
+    )
+    _add_device_options(bench)
+    bench.set_defaults(handler=cmd_bench)
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serial",
+        "-s",
+        action="append",
+        default=[],
+        help="device serial (HOST:PORT for TCP); repeat for several devices",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=[t.value for t in Transport],
+        default="auto",
+        help="auto: adb-shell, or the stock adb client when an adb server holds the USB interface",
+    )
+    parser.add_argument(
+        "--adb-key",
+        type=Path,
+        default=None,
+        help="ADB private key (default: ~/.android/adbkey, created if missing)",
+    )
+    parser.add_argument(
+        "--auth-timeout",
+        type=float,
+        default=DEFAULT_AUTH_TIMEOUT_S,
+        help='seconds to wait for "Allow" on the phone',
+    )
+    parser.add_argument(
+        "--adb-server-port",
+        type=int,
+        default=DEFAULT_ADB_SERVER_PORT,
+        help="port of the stock adb server",
+    )
+
+
+def _connect_options(args: argparse.Namespace) -> ConnectOptions:
+    return ConnectOptions(
+        key_path=args.adb_key or default_key_path(),
+        transport=Transport(args.transport),
+        auth_timeout_s=args.auth_timeout,
+        adb_server_port=args.adb_server_port,
+    )
+
+
+def _serials(args: argparse.Namespace, options: ConnectOptions, all_devices: bool) -> list[str]:
+    available = [] if args.serial else discover(options)
+    return choose_serials(
+        args.serial, os.environ.get("ANDROID_SERIAL"), available, all_devices=all_devices
+    )
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    options = _connect_options(args)
+    unusable: list[DeviceRow] = []
+    if args.serial:
+        serials = list(dict.fromkeys(args.serial))
+    else:
+        available = discover(options)
+        unusable = [
+            DeviceRow(entry.serial, *[None] * 10, error=f"{entry.state} (see `adb devices`)")
+            for entry in available
+            if entry.state != "device"
+        ]
+        env_serial = os.environ.get("ANDROID_SERIAL")
+        if unusable and not any(entry.state == "device" for entry in available):
+            serials = []
+        else:
+            serials = choose_serials([], env_serial, available, all_devices=not env_serial)
+    outcomes = fan_out(serials, lambda serial: _describe(serial, options))
+    if len(outcomes) == 1 and not unusable and isinstance(outcomes[0], DeviceError):
+        raise outcomes[0]  # one device: its own message and hint say what to do
+    rows = [
+        outcome if isinstance(outcome, DeviceRow) else _error_row(serial, outcome)
+        for serial, outcome in zip(serials, outcomes, strict=True)
+    ]
+    figures_console(args.json).print(devices_table(rows + unusable))
+    if args.json:
+        write_json(args.json, {"devices": [dataclasses.asdict(row) for row in rows + unusable]})
+    return 0 if all(row.error is None for row in rows + unusable) else EXIT_DEVICE_ERROR
+
+
+def _describe(serial: str, options: ConnectOptions) -> DeviceRow | DeviceError:
+    try:
+        device = open_device(serial, options, announce)
+    except DeviceError as error:
+        return error
+    try:
+        return describe_device(device)
+    except DeviceError as error:
+        return error
+    finally:
+        device.close()
+
+
+def _error_row(serial: str, error: DeviceError) -> DeviceRow:
+    return DeviceRow(serial, *[None] * 10, error=error.message.splitlines()[0])
+
+
+def describe_device(device: Device) -> DeviceRow:
+    info = ops.device_info(device)
+    thermal = ops.thermal_status(device)
+    app = ops.package_info(device)
+    return DeviceRow(
+        serial=device.serial,
+        model=info.model,
+        board=info.board,
+        soc=info.soc,
+        abi=",".join(info.abis) or info.abi,
+        android=info.android_version,
+        sdk=info.sdk,
+        gpu=info.gpu_renderer,
+        battery_c=ops.battery(device).temperature_c,
+        thermal=thermal.label if thermal is not None else None,
+        app=None if app is None else f"{app.version_name} ({app.version_code})",
+        app_outdated=app is not None and app.version_code != app_contract.APP_VERSION_CODE,
+    )
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, not {args.repeat}")
+    config = BenchConfig(
+        Delegate(args.delegate),
+        args.threads,
+        args.warmup,
+        args.runs,
+        GpuPrecision(args.gpu_precision),
+    )
+    harness = HarnessOptions(
+        runner=RunnerKind(args.runner),
+        binary=args.binary,
+        apk=args.apk,
+        push_timeout_s=args.push_timeout,
+        result_timeout_s=args.timeout,
+        retries=args.retries,
+        cooldown_timeout_s=args.cooldown_timeout,
+        max_battery_temp_c=args.max_battery_temp,
+    )
+    allowed = parse_fraction(args.max_regression)
+    db_path: Path = args.db or default_db_path()
+    baseline = load_baseline(db_path, args.baseline) if args.baseline else None
+    models = resolve_models(args.models, args.target)
+    after_run = _quality_hook(args, models, config)
+    options = _connect_options(args)
+    serials = _serials(args, options, all_devices=args.all_devices)
+    schedule = [model for _ in range(args.repeat) for model in models]  # A B A B
+
+    def save(record: dict[str, Any]) -> None:
+        with open_store(db_path) as connection:
+            save_run(connection, record)
+
+    outcomes = fan_out(
+        serials,
+        lambda serial: bench_on_device(
+            serial, schedule, config, harness, options, args.lock_timeout, save, after_run,
+            announce,
+        ),
+    )
+    records = [record for outcome in outcomes for record in outcome.records]
+    comparisons = compare_models(records)
+    if records:
+        _print_runs(args, records, comparisons)
+    if args.json:
+        write_json(args.json, {"runs": records,
+                               "comparisons": [c.to_json() for c in comparisons]})
+    raise_device_errors(outcomes, announce)
+    raise_failed_runs(records)
+    if args.check_quality:
+        from mobilize.bench.quality import enforce_min_psnr
+
+        enforce_min_psnr(records, args.min_psnr)
+    if baseline is not None:
+        check_regressions(baseline, records, allowed, announce)
+    return 0
+
+
+def _print_runs(
+    args: argparse.Namespace,
+    records: Sequence[dict[str, Any]],
+    comparisons: Sequence[ModelComparison],
+) -> None:
+    """The table and the A/B lines (figures: stdout unless the JSON owns it), then the
+    warnings (stderr)."""
+    out = figures_console(args.json)
+    out.print(runs_table(records, wide=args.wide))
+    for line in comparison_lines(comparisons):
+        out.print(escape(line))
+    for record in records:
+        for warning in (*_fallback_warnings(record), *record["harness"]["warnings"]):
+            announce(f"warning: [{record['serial']}] {record['model_name']}: {warning}")
+    if args.check_quality:
+        from mobilize.bench.quality import summary_lines
+
+        for line in summary_lines(records):
+            announce(line)
+
+
+def _fallback_warnings(record: dict[str, Any]) -> list[str]:
+    """A GPU or NNAPI request that did not take the graph ran on the CPU: its figures are
+    the CPU's, which a table cell alone is too easy to miss."""
+    delegate = record["result"]["delegate"]
+    if delegate["requested"] == Delegate.CPU.value or delegate.get("applied"):
+        return []
+    reason = delegate.get("message") or "the device did not apply it"
+    return [f"asked for {delegate['requested']} but ran on the CPU "
+            f"({delegate.get('name') or 'builtin kernels'}): {reason}"]
+
+
+def _quality_hook(
+    args: argparse.Namespace, models: Sequence[ModelToBench], config: BenchConfig
+) -> Callable[[BenchSession, ModelToBench, dict[str, Any]], dict[str, Any]] | None:
+    """--check-quality: PyTorch references computed before any device is touched (the
+    quality module imports torch, so only then)."""
+    if not args.check_quality:
+        if args.min_psnr is not None or args.quality_images is not None:
+            raise UsageError(
+                "--min-psnr and --quality-images need --check-quality",
+                hint="add --check-quality to compare the phone's output with PyTorch",
+            )
+        return None
+    if RunnerKind(args.runner) is not RunnerKind.APP:
+        raise UsageError(
+            "--check-quality runs the held-out inputs through the bundled app; "
+            "benchmark_model writes no outputs",
+            hint="drop --runner benchmark-model, or bench quality in a separate app run",
+        )
+    from mobilize.bench.quality import bench_hook
+
+    return bench_hook(models, config, args.quality_images)

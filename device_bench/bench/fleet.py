@@ -1,0 +1,120 @@
+"""Benchmarks on several devices at once: one worker thread per device, each holding that
+device's lock and its own connection; every run is saved as it finishes, so a device that
+fails later loses nothing already measured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mobilize.bench import app_contract
+from mobilize.bench.config import BenchConfig, HarnessOptions
+from mobilize.bench.model_input import ModelToBench
+from mobilize.bench.runner import BenchSession
+from mobilize.device.connect import open_device
+from mobilize.device.errors import AppError, DeviceError, UsageError
+from mobilize.device.lock import device_lock
+from mobilize.device.transports import ConnectOptions
+
+Announce = Callable[[str], None]
+
+
+@dataclass
+class DeviceOutcome:
+    serial: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def bench_on_device(
+    serial: str,
+    schedule: Sequence[ModelToBench],
+    config: BenchConfig,
+    harness: HarnessOptions,
+    options: ConnectOptions,
+    lock_timeout: float,
+    save: Callable[[dict[str, Any]], None],
+    after_run: Callable[[BenchSession, ModelToBench, dict[str, Any]], dict[str, Any]] | None = None,
+    announce: Announce = print,
+) -> DeviceOutcome:
+    """One device's worker: hold its lock, run the schedule, save each run as it ends."""
+    outcome = DeviceOutcome(serial)
+    try:
+        with device_lock(serial, lock_timeout, announce=announce):
+            session = BenchSession(
+                lambda _old: open_device(serial, options, announce), harness, announce
+            )
+            try:
+                session.prepare()
+                for model in schedule:
+                    announce(
+                        f"[{serial}] {model.name}: {config.delegate.value}, {config.num_runs} runs"
+                    )
+                    record = session.run(model, config)
+                    if after_run is not None:  # --check-quality: the phone's output vs PyTorch
+                        record = after_run(session, model, record)
+                    save(record)
+                    outcome.records.append(record)
+            finally:
+                session.close()
+    except DeviceError as error:
+        outcome.error = error
+    except UsageError as error:
+        outcome.error = error
+    return outcome
+
+
+def fan_out(serials: Sequence[str], work: Callable[[str], Any]) -> list[Any]:
+    if len(serials) == 1:
+        return [work(serials[0])]
+    with ThreadPoolExecutor(max_workers=len(serials), thread_name_prefix="device") as pool:
+        return list(pool.map(work, serials))
+
+
+def raise_device_errors(outcomes: Sequence[DeviceOutcome], announce: Announce = print) -> None:
+    failed = [outcome for outcome in outcomes if outcome.error is not None]
+    if not failed:
+        return
+    if len(failed) == 1 and len(outcomes) == 1:
+        raise failed[0].error  # type: ignore[misc]
+    for outcome in failed:
+        message = str(outcome.error)
+        prefix = "" if outcome.serial in message else f"[{outcome.serial}] "
+        announce(f"error: {prefix}{message}")
+    raise DeviceError(
+        f"{len(failed)} of {len(outcomes)} devices failed: "
+        + ", ".join(outcome.serial for outcome in failed),
+        hint="the errors above say why; runs that finished on other devices were saved",
+    )
+
+
+def raise_failed_runs(records: Sequence[dict[str, Any]]) -> None:
+    failed = [record for record in records if record["result"]["status"] != app_contract.STATUS_OK]
+    if not failed:
+        return
+    lines = [
+        f"{r['model_name']} on {r['serial']}: {r['result']['status']}: {r['result']['message']}"
+        for r in failed
+    ]
+    statuses = {record["result"]["status"] for record in failed}
+    raise AppError(
+        f"{len(failed)} run(s) failed on the device:\n  " + "\n  ".join(lines),
+        hint=" ".join(FAILURE_HINTS.get(status, "") for status in sorted(statuses)).strip() or None,
+    )
+
+
+FAILURE_HINTS = {
+    "model_not_found": "The pushed model vanished from the device: check its free space.",
+    "model_load_failed": "The runtime could not load the model: re-export it (ops this "
+    "runtime lacks, or a damaged file).",
+    "delegate_failed": "The delegate refused the model: try --delegate cpu, or for GPU "
+    "--gpu-precision fp32.",
+    "inference_failed": "The model loaded but did not run: the message above says why.",
+    "out_of_memory": "The device ran out of memory: try a smaller input, fewer --threads, "
+    "or --delegate cpu.",
+    "invalid_arguments": "The runner refused its settings: check --threads/--runs/--warmup.",
+}
+
+

@@ -1,0 +1,1 @@
+"""The report room: terminal tables (rich) and the self-contained HTML report."""

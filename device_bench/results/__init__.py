@@ -1,0 +1,1 @@
+"""The results room: the SQLite store of benchmark runs, latency statistics and comparisons."""
