@@ -1,0 +1,58 @@
+"""The exporter on generator families it was never tuned on (issue 14).
+
+Each family of tests/exporter/unseen_families.py (pure torch, written from its paper and
+reference repository) goes through the public `mobilize.export` at 64x64 to tflite-fp32 and
+tflite-int8 in one call. Weights are random, so int8's picture quality is not asserted here
+(benchmarks/unseen_suite.py measures it); what must hold for any user's model is: it
+converts, fp32 matches PyTorch, int8 is fully integer, the int8 file is about a quarter of
+the float one, and the inputs keep forward()'s order and names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import mobilize
+from tests.exporter.unseen_families import FAMILIES, UnseenFamily
+
+SIZE = 64
+MIN_FP32_SNR_DB = 40.0  # measured 103-138 dB at 64x64
+# int8 weights are a quarter of float32's; measured int8/fp32 0.26-0.28 for the families
+# whose fp32 file is over 1 MB. Below that, per-channel scales, the reflection pads' slice
+# indices and the graph itself weigh in (fsrcnn 0.37 at 108 KB), so size is not judged.
+MAX_INT8_SIZE_RATIO = 0.3
+SIZE_JUDGED_FROM_BYTES = 1_000_000
+# AnimeGANv2: 0.34 (2.6 MB fp32): 36 reflection pads written as slices, each with its own
+# index tensors, and GroupNorm's group-average 1x1 convs. Open (issue 14).
+SIZE_RATIO_MEASURED_ABOVE = {"animegan_v2": 0.35}
+
+
+def _export(family: UnseenFamily, out: Path) -> dict:
+    result = mobilize.export(
+        family.build(SIZE), out=out, targets=["tflite-fp32", "tflite-int8"],
+        inputs=[(1, 3, SIZE, SIZE)] * len(family.input_names),
+        input_names=family.input_names, value_range=family.input_range,
+        output_range=family.output_range, calib_samples=8)
+    return json.loads(result.metadata_path.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_unseen_family_exports_to_fp32_and_full_integer_int8(name: str, tmp_path: Path) -> None:
+    family = FAMILIES[name]
+    metadata = _export(family, tmp_path)
+    artifacts = {a["target"]: a for a in metadata["artifacts"]}
+    assert not metadata["failed"]
+    fp32, int8 = artifacts["tflite-fp32"], artifacts["tflite-int8"]
+    assert min(o["snr_db"] for o in fp32["verification"]["outputs"]) > MIN_FP32_SNR_DB
+    assert int8["graph"]["fully_integer"], int8["graph"]["float_ops"]
+    if fp32["size_bytes"] >= SIZE_JUDGED_FROM_BYTES:
+        bound = SIZE_RATIO_MEASURED_ABOVE.get(name, MAX_INT8_SIZE_RATIO)
+        assert int8["size_bytes"] <= bound * fp32["size_bytes"]
+    for artifact in (fp32, int8):  # by position, in forward()'s order, with its names
+        assert [t["name"] for t in artifact["inputs"]] == list(family.input_names)
+    ranges = int8["int8_ranges"]["rmse_by_candidate"]
+    assert ranges[int8["int8_ranges"]["chosen"]] <= ranges["minmax"]
