@@ -1,8 +1,10 @@
 """Driving the benchmark app on a device: install, cool-down gate, `am start`, waiting for
-its result file, crash detection from logcat."""
+its result file, crash detection from logcat (this run's process only), and leaving the
+device clean: the app stopped, the run's files gone, leftovers of a killed harness removed."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +14,10 @@ from mobilize.bench.config import BenchConfig, HarnessOptions
 from mobilize.device import ops
 from mobilize.device.device import Device
 from mobilize.device.errors import AppError, DeviceError, DeviceTimeoutError, UsageError
-from mobilize.device.logcat import detect_crash, logcat_excerpt
+from mobilize.device.logcat import CrashReport, find_crashes, logcat_excerpt, parse_logcat_line
 from mobilize.device.parse import ThermalStatus
 from mobilize.device.transports import quote
+from mobilize.errors import MobilizeError
 
 SUPPORTED_ABIS = ("arm64-v8a", "armeabi-v7a", "x86_64")
 REMOTE_APK = f"{app_contract.REMOTE_WORK_DIR}/mobilize-bench.apk"
@@ -47,9 +50,15 @@ def find_apk(options: HarnessOptions) -> Path | None:
     return next((path for path in options.apk_search_paths if path.is_file()), None)
 
 
-def ensure_app(device: Device, options: HarnessOptions, announce: Announce) -> None:
-    """Install or update the bundled app when it is missing or at another version."""
-    installed = ops.package_info(device)
+def ensure_app(
+    device: Device,
+    options: HarnessOptions,
+    announce: Announce,
+    deadline: ops.Deadline | None = None,
+) -> None:
+    """Install or update the bundled app when it is missing or at another version. The
+    install keeps its own timeout; its time is given back to `deadline`."""
+    installed = ops.package_info(device, limit=deadline)
     if installed is not None and installed.version_code == app_contract.APP_VERSION_CODE:
         return
     apk = find_apk(options)
@@ -69,6 +78,15 @@ def ensure_app(device: Device, options: HarnessOptions, announce: Announce) -> N
             serial=device.serial,
         )
     announce(f"[{device.serial}] installing {apk.name} (the app is {state})")
+    started = time.monotonic()
+    try:
+        _install(device, apk)
+    finally:
+        if deadline is not None:
+            deadline.extend(time.monotonic() - started)
+
+
+def _install(device: Device, apk: Path) -> None:
     ops.make_dir(device, app_contract.REMOTE_WORK_DIR)
     device.push(apk, REMOTE_APK, INSTALL_TIMEOUT_S)
     try:
@@ -84,17 +102,22 @@ def ensure_app(device: Device, options: HarnessOptions, announce: Announce) -> N
 
 
 def cooldown_gate(
-    device: Device, options: HarnessOptions, announce: Announce
+    device: Device,
+    options: HarnessOptions,
+    announce: Announce,
+    run: ops.Deadline | None = None,
 ) -> tuple[ThermalStatus | None, float | None]:
     """Wait until the thermal status is none and the battery is under the threshold.
 
     Returns the last thermal status and battery temperature read: the run's "before".
+    Each read is bounded by the run's deadline; the time spent waiting for the device to
+    cool (bounded by --cooldown-timeout) is given back to it.
     """
     deadline = time.monotonic() + options.cooldown_timeout_s
     announced = False
     while True:
-        thermal = ops.thermal_status(device)
-        temp = ops.battery(device).temperature_c
+        thermal = ops.thermal_status(device, run)
+        temp = ops.battery(device, run).temperature_c
         cool = (thermal is None or thermal <= ThermalStatus.NONE) and (
             temp is None or temp < options.max_battery_temp_c
         )
@@ -112,7 +135,17 @@ def cooldown_gate(
         if not announced:
             announce(f"[{device.serial}] waiting for the device to cool down ({state})")
             announced = True
-        time.sleep(min(options.cooldown_poll_s, max(0.0, deadline - time.monotonic())))
+        pause = min(options.cooldown_poll_s, max(0.0, deadline - time.monotonic()))
+        if run is None:
+            time.sleep(pause)
+            continue
+        slept = time.monotonic()
+        if run.cancel is not None:
+            run.cancel.wait(pause)
+        else:
+            time.sleep(pause)
+        run.extend(time.monotonic() - slept)
+        run.check()
 
 
 def am_start_command(run_id: str, remote_model: str, config: BenchConfig) -> str:
@@ -135,31 +168,43 @@ def am_start_command(run_id: str, remote_model: str, config: BenchConfig) -> str
     return " ".join(parts)
 
 
-def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str:
-    """Poll `run-as PKG cat files/results/RUN.json` until it appears, the app dies, or time ends."""
+def wait_for_result(
+    device: Device,
+    run_id: str,
+    options: HarnessOptions,
+    deadline: ops.Deadline | None = None,
+    pid: int | None = None,
+) -> str:
+    """Poll `run-as PKG cat files/results/RUN.json` until it appears, the app dies, or the
+    run's deadline (default: --timeout from now) passes. Only a crash of `pid`, the process
+    this run started, counts (None: any crash of the app's package)."""
     command = (
         f"run-as {quote(app_contract.PACKAGE)} cat "
         f"{quote(app_contract.result_relative_path(run_id))}"
     )
-    deadline = time.monotonic() + options.result_timeout_s
+    if deadline is None:
+        deadline = ops.Deadline(options.result_timeout_s, serial=device.serial)
     next_crash_check = time.monotonic() + CRASH_CHECK_EVERY_S
     poll_s = options.result_poll_s
     while True:
+        left = deadline.left()
+        if left <= 0:
+            raise _no_result(device, run_id, options, _logcat(device, deadline.grace(1.0)))
+        deadline.check_cancel()
         # Each poll is bounded by what is left, so a silent device cannot stretch the wait.
-        remaining = deadline - time.monotonic()
         try:
-            result = device.shell(command, max(0.5, min(ops.SHORT_TIMEOUT_S, remaining)))
+            result = device.shell(command, max(0.2, min(ops.SHORT_TIMEOUT_S, left)))
         except DeviceTimeoutError as error:
-            if time.monotonic() < deadline:
+            if not deadline.expired():
                 raise
             raise _no_result(device, run_id, options, "") from error
         if result.ok and result.stdout.strip():
             return result.stdout
         _check_run_as(result.stdout + result.stderr, device.serial)
         now = time.monotonic()
-        if now >= next_crash_check:
+        if now >= next_crash_check and deadline.left() > 0:
             next_crash_check = now + CRASH_CHECK_EVERY_S
-            crash = crash_excerpt(device)
+            crash = crash_excerpt(device, pid, min(ops.SHORT_TIMEOUT_S, deadline.left()))
             if crash:
                 raise AppError(
                     f"the benchmark app crashed during run {run_id}; logcat:\n{crash}",
@@ -167,9 +212,7 @@ def wait_for_result(device: Device, run_id: str, options: HarnessOptions) -> str
                     "try --delegate cpu or fewer threads",
                     serial=device.serial,
                 )
-        if now >= deadline:
-            raise _no_result(device, run_id, options, _logcat(device))
-        time.sleep(min(poll_s, max(0.0, deadline - now)))
+        deadline.sleep(poll_s)
         poll_s = min(poll_s * 1.5, options.result_poll_max_s)
 
 
@@ -217,16 +260,119 @@ LOGCAT_FILTER = " ".join(
 )
 
 
-def _logcat(device: Device) -> str:
-    result = device.shell(f"logcat -d {LOGCAT_FILTER}", ops.SHORT_TIMEOUT_S)
+def _logcat(device: Device, limit: ops.Limit = None) -> str:
+    try:
+        result = device.shell(f"logcat -d {LOGCAT_FILTER}", ops.bounded(limit))
+    except MobilizeError:
+        return ""  # an excerpt for a message: never the error itself
     return result.stdout if result.ok else ""
 
 
-def crash_excerpt(device: Device) -> str | None:
-    """The logcat lines of a crash of the app, or None while it has not crashed. A crash is
-    one that names the app's process: a Java FATAL EXCEPTION, a "Fatal signal" line, or a
-    tombstone block (">>> pkg <<<") without the libc line, in any logcat format."""
-    dump = _logcat(device)
-    if detect_crash(dump, app_contract.PACKAGE) is None:
+def crash_of_run(dump: str, pid: int | None) -> CrashReport | None:
+    """The app's crash in a logcat dump: a Java FATAL EXCEPTION, a "Fatal signal" line, or a
+    tombstone block (">>> pkg <<<") without the libc line, in any logcat format. With `pid`
+    (this run's process) a crash of another process of the app — an earlier run's — does
+    not count."""
+    package = app_contract.PACKAGE
+    for crash in find_crashes(dump):
+        if pid is not None and crash.pid is not None and crash.pid != pid:
+            continue
+        process, name = crash.process, crash.short_name
+        if process is not None:
+            if process == package or process.startswith(package + ":"):
+                return crash
+        elif name and (name == package or (len(name) >= 15 and package.endswith(name))):
+            return crash
+    return None
+
+
+def crash_excerpt(device: Device, pid: int | None = None, limit: ops.Limit = None) -> str | None:
+    """The logcat lines of this run's crash of the app, or None while it has not crashed."""
+    dump = _logcat(device, limit)
+    crash = crash_of_run(dump, pid)
+    if crash is None:
         return None
+    others = {c.pid for c in find_crashes(dump) if c.pid is not None and c.pid != crash.pid}
+    if others:
+        dump = "".join(
+            line + "\n" for line in dump.splitlines() if parse_logcat_line(line).pid not in others
+        )
     return logcat_excerpt(dump, (app_contract.PACKAGE, app_contract.LOG_TAG))
+
+
+# --------------------------------------------------------------------------- clean-up
+
+# What a run leaves in the work folder names the run: "RUNID-model.tflite" (a timing run),
+# "quality-ID/" (a quality pass); the app's files of that run are named by the same id.
+_LEFTOVER_RUN_ID = re.compile(r"^(\d{8}T\d{6}-[0-9a-f]{8})-|^(quality-[0-9a-f]{12})$")
+
+
+def stop_app(device: Device, limit: ops.Limit = None) -> bool:
+    """`am force-stop` the app; False (never an error) when the device did not take it."""
+    try:
+        device.shell(f"am force-stop {quote(app_contract.PACKAGE)}", ops.bounded(limit))
+    except MobilizeError:
+        return False
+    return True
+
+
+def remove_run_files(
+    device: Device, run_ids: list[str], remote_paths: list[str], limit: ops.Limit = None
+) -> bool:
+    """Remove what the app wrote for these runs (result JSON, quality outputs), then what
+    the harness pushed for them. One command line, the pushed files last: as long as they
+    remain, the next session knows the run was not cleaned up and does it."""
+    package = quote(app_contract.PACKAGE)
+    app_files = [
+        path
+        for run_id in run_ids
+        for path in (app_contract.result_relative_path(run_id), f"files/quality/{run_id}")
+    ]
+    parts = []
+    if app_files:
+        parts.append(f"run-as {package} rm -rf {' '.join(quote(p) for p in app_files)}")
+    if remote_paths:
+        parts.append(f"rm -rf {' '.join(quote(p) for p in remote_paths)}")
+    if not parts:
+        return True
+    try:
+        device.shell("; ".join(parts), ops.bounded(limit))
+    except MobilizeError:
+        return False
+    return True
+
+
+def end_run(
+    device: Device, run_id: str, remote_model: str, limit: ops.Limit, *, app: bool = True
+) -> None:
+    """However a run ended: the app stopped (it must not go on measuring, nor write after
+    its files are gone), then its files removed. Never raises."""
+    if app:
+        stop_app(device, limit)
+    remove_run_files(device, [run_id] if app else [], [remote_model], limit)
+
+
+def clean_leftovers(device: Device, limit: ops.Limit, announce: Announce) -> None:
+    """At the start of a session (the device lock held, so no live run of ours is on the
+    device): stop the app, and remove what runs of a killed or cut-off harness left in the
+    work folder and, for those runs, in the app's files. Best effort: never raises."""
+    work = app_contract.REMOTE_WORK_DIR
+    try:
+        listing = device.shell(
+            f"am force-stop {quote(app_contract.PACKAGE)}; ls -1 {quote(work)} 2>/dev/null",
+            ops.bounded(limit),
+        )
+    except MobilizeError:
+        return
+    lines = listing.stdout.splitlines()
+    names = [name for name in lines if name.strip() not in ("", ".", "..") and "/" not in name]
+    if not names:
+        return
+    run_ids = sorted(
+        {match[1] or match[2] for name in names if (match := _LEFTOVER_RUN_ID.match(name))}
+    )
+    announce(
+        f"[{device.serial}] removing what earlier runs left on the device "
+        f"({len(names)} file(s) in {work})"
+    )
+    remove_run_files(device, run_ids, [work], limit)

@@ -39,6 +39,7 @@ import re
 import shlex
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ from mobilize.bench.benchmark_model_parse import (
     runtime_version,
     unsupported_ops,
 )
+from mobilize.bench.config import BenchConfig
 from mobilize.device import ops
 from mobilize.device.device import Device
 from mobilize.device.errors import AdbError
@@ -70,6 +72,7 @@ __all__ = [  # with the parsers that moved to benchmark_model_parse, under their
     "FAILURE_MARKERS",
     "PROVIDER_NAMES",
     "REMOTE_BINARY",
+    "ProfiledConfig",
     "build_command",
     "classify_failure",
     "gpu_delegate_report",
@@ -175,6 +178,15 @@ def build_command(
     if profile_ops or enable_op_profiling:
         flags.append(_flag("enable_op_profiling", True))
     return " ".join([shlex.quote(binary_remote), *flags, "2>&1"])
+
+
+@dataclass(frozen=True)
+class ProfiledConfig(BenchConfig):
+    """A BenchConfig whose runs also ask benchmark_model for its per-op tables
+    (`mobilize bench --profile-ops`): it travels through the session unchanged, and
+    run_benchmark_model turns it into --enable_op_profiling=true."""
+
+    profile_ops: bool = True
 
 
 def _mb_to_kb(value: str) -> float:
@@ -339,8 +351,10 @@ def run_benchmark_model(
     """Push the binary, make it executable, run it on the model, parse what it printed.
 
     `run_id` names the result (the harness passes its own); a fresh one is made without it.
-    `profile_ops` runs the tool with --enable_op_profiling=true: the result gets `op_profile`.
+    `profile_ops` (or a ProfiledConfig) runs the tool with --enable_op_profiling=true: the
+    result gets `op_profile`.
     """
+    profile_ops = profile_ops or bool(getattr(config, "profile_ops", False))
     device.push(binary, REMOTE_BINARY, PUSH_TIMEOUT_S)
     chmod = f"chmod 755 {shlex.quote(REMOTE_BINARY)}"
     changed = device.shell(chmod, ops.SHORT_TIMEOUT_S)

@@ -29,7 +29,8 @@ from mobilize.console import (
     write_json,
 )
 from mobilize.device import ops
-from mobilize.device.connect import choose_serials, discover, open_device
+from mobilize.device.adb_client import resolve_adb_servers
+from mobilize.device.connect import READY, DeviceTarget, choose_targets, discover, open_device
 from mobilize.device.device import Device
 from mobilize.device.errors import (
     EXIT_DEVICE_ERROR,
@@ -38,7 +39,6 @@ from mobilize.device.errors import (
 )
 from mobilize.device.keys import default_key_path
 from mobilize.device.transports import (
-    DEFAULT_ADB_SERVER_PORT,
     DEFAULT_AUTH_TIMEOUT_S,
     ConnectOptions,
     Transport,
@@ -128,6 +128,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--runner", choices=[r.value for r in RunnerKind], default="app",
                        help="app: the bundled benchmark app; benchmark-model: Google's binary")
     bench.add_argument("--binary", type=Path, help="benchmark_model binary for that runner")
+    bench.add_argument("--profile-ops", action="store_true",
+                       help="with --runner benchmark-model: time each op (the report shows the "
+                       "top op types)")
     bench.add_argument("--db", type=Path, default=None,
                        help=f"results database (default: {default_db_path()})")
     add_json_option(bench, "the runs")
@@ -183,25 +186,37 @@ def _add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--adb-server-port",
         type=int,
-        default=DEFAULT_ADB_SERVER_PORT,
-        help="port of the stock adb server",
+        default=None,
+        help="port of the local stock adb server (default: $ANDROID_ADB_SERVER_PORT or 5037)",
+    )
+    parser.add_argument(
+        "--adb-server",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="an adb server to use (another host's too); repeatable: --all-devices then "
+        "means every device on every one (default: $ADB_SERVER_SOCKET, tcp:HOST:PORT)",
     )
 
 
 def _connect_options(args: argparse.Namespace) -> ConnectOptions:
+    default, named = resolve_adb_servers(args.adb_server, args.adb_server_port, os.environ)
     return ConnectOptions(
         key_path=args.adb_key or default_key_path(),
         transport=Transport(args.transport),
         auth_timeout_s=args.auth_timeout,
-        adb_server_port=args.adb_server_port,
+        adb_server_port=default.port,
+        adb_server_host=default.host,
+        adb_servers=named,
     )
 
 
-def _serials(args: argparse.Namespace, options: ConnectOptions, all_devices: bool) -> list[str]:
-    available = [] if args.serial else discover(options)
-    return choose_serials(
-        args.serial, os.environ.get("ANDROID_SERIAL"), available, all_devices=all_devices
-    )
+def _targets(args: argparse.Namespace, options: ConnectOptions, all_devices: bool):
+    """The DeviceTargets to use, each opened where it was found (named adb servers are asked
+    even for --serial: they say which one has the device)."""
+    available = [] if args.serial and not options.adb_servers else discover(options)
+    return choose_targets(args.serial, os.environ.get("ANDROID_SERIAL"), available, options,
+                          all_devices=all_devices)
 
 
 # --------------------------------------------------------------------------- devices
@@ -209,37 +224,32 @@ def _serials(args: argparse.Namespace, options: ConnectOptions, all_devices: boo
 
 def cmd_devices(args: argparse.Namespace) -> int:
     options = _connect_options(args)
-    unusable: list[DeviceRow] = []
-    if args.serial:
-        serials = list(dict.fromkeys(args.serial))
-    else:
-        available = discover(options)
-        unusable = [
-            DeviceRow(entry.serial, *[None] * 10, error=f"{entry.state} (see `adb devices`)")
-            for entry in available
-            if entry.state != "device"
-        ]
-        env_serial = os.environ.get("ANDROID_SERIAL")
-        if unusable and not any(entry.state == "device" for entry in available):
-            serials = []
-        else:
-            serials = choose_serials([], env_serial, available, all_devices=not env_serial)
-    outcomes = fan_out(serials, lambda serial: _describe(serial, options))
+    available = [] if args.serial and not options.adb_servers else discover(options)
+    unusable = [] if args.serial else [entry for entry in available if entry.state != READY]
+    env_serial = os.environ.get("ANDROID_SERIAL")
+    targets = {} if unusable and not any(e.state == READY for e in available) else {
+        target.key: target for target in choose_targets(
+            args.serial, env_serial, available, options, all_devices=not env_serial)}
+    outcomes = fan_out(list(targets), lambda key: _describe(targets[key]))
     if len(outcomes) == 1 and not unusable and isinstance(outcomes[0], DeviceError):
         raise outcomes[0]  # one device: its own message and hint say what to do
-    rows = [
-        outcome if isinstance(outcome, DeviceRow) else _error_row(serial, outcome)
-        for serial, outcome in zip(serials, outcomes, strict=True)
-    ]
-    figures_console(args.json).print(devices_table(rows + unusable))
+    rows = [(outcome if isinstance(outcome, DeviceRow) else _error_row(target.serial, outcome),
+             target.adb_server) for target, outcome in zip(targets.values(), outcomes, strict=True)]
+    rows += [(DeviceRow(e.serial, *[None] * 10, error=f"{e.state} (see `adb devices`)"),
+              e.details.get("adb_server")) for e in unusable]
+    # With named adb servers (a lab) each serial says which server lists it.
+    shown = [dataclasses.replace(row, serial=f"{row.serial}\n@{server}")
+             if server and options.adb_servers else row for row, server in rows]
+    figures_console(args.json).print(devices_table(shown))
     if args.json:
-        write_json(args.json, {"devices": [dataclasses.asdict(row) for row in rows + unusable]})
-    return 0 if all(row.error is None for row in rows + unusable) else EXIT_DEVICE_ERROR
+        write_json(args.json, {"devices": [{**dataclasses.asdict(row), "adb_server": server}
+                                           for row, server in rows]})
+    return 0 if all(row.error is None for row, _ in rows) else EXIT_DEVICE_ERROR
 
 
-def _describe(serial: str, options: ConnectOptions) -> DeviceRow | DeviceError:
+def _describe(target: DeviceTarget) -> DeviceRow | DeviceError:
     try:
-        device = open_device(serial, options, announce)
+        device = open_device(target.serial, target.options, announce)
     except DeviceError as error:
         return error
     try:
@@ -280,7 +290,7 @@ def describe_device(device: Device) -> DeviceRow:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise UsageError(f"--repeat must be at least 1, not {args.repeat}")
-    config = BenchConfig(
+    config = _profiled(args)(
         Delegate(args.delegate),
         args.threads,
         args.warmup,
@@ -303,18 +313,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     models = resolve_models(args.models, args.target)
     after_run = _quality_hook(args, models, config)
     options = _connect_options(args)
-    serials = _serials(args, options, all_devices=args.all_devices)
+    targets = {target.key: target for target in _targets(args, options, args.all_devices)}
     schedule = [model for _ in range(args.repeat) for model in models]  # A B A B
-
-    def save(record: dict[str, Any]) -> None:
-        with open_store(db_path) as connection:
-            save_run(connection, record)
-
     outcomes = fan_out(
-        serials,
-        lambda serial: bench_on_device(
-            serial, schedule, config, harness, options, args.lock_timeout, save, after_run,
-            announce,
+        list(targets),
+        lambda key: bench_on_device(
+            targets[key].serial, schedule, config, harness, targets[key].options,
+            args.lock_timeout, run_saver(db_path, targets[key].adb_server), after_run, announce,
         ),
     )
     records = [record for outcome in outcomes for record in outcome.records]
@@ -333,6 +338,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if baseline is not None:
         check_regressions(baseline, records, allowed, announce)
     return 0
+
+
+def run_saver(db_path: Path, adb_server: str | None) -> Callable[[dict[str, Any]], None]:
+    """Saves each run as it ends, with the adb server it came through (None: adb-shell)."""
+
+    def save(record: dict[str, Any]) -> None:
+        record["harness"]["adb_server"] = adb_server
+        with open_store(db_path) as connection:
+            save_run(connection, record)
+
+    return save
+
+
+def _profiled(args: argparse.Namespace) -> type[BenchConfig]:
+    """--profile-ops: a config that asks benchmark_model for its per-op tables."""
+    if not args.profile_ops:
+        return BenchConfig
+    if RunnerKind(args.runner) is not RunnerKind.BENCHMARK_MODEL:
+        raise UsageError(
+            "--profile-ops needs --runner benchmark-model: the bundled app does not time ops",
+            hint="add --runner benchmark-model --binary PATH (Google's benchmark_model)",
+        )
+    from mobilize.bench.benchmark_model import ProfiledConfig
+
+    return ProfiledConfig
 
 
 def _print_runs(

@@ -1,9 +1,12 @@
 """Benchmarks on several devices at once: one worker thread per device, each holding that
 device's lock and its own connection; every run is saved as it finishes, so a device that
-fails later loses nothing already measured."""
+fails later loses nothing already measured. Ctrl-C stops every device's run at its next
+device call; each cleans its device up before the command exits."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,10 +44,18 @@ def bench_on_device(
 ) -> DeviceOutcome:
     """One device's worker: hold its lock, run the schedule, save each run as it ends."""
     outcome = DeviceOutcome(serial)
+    cancel = getattr(_worker, "cancel", None)
+    lock_deadline = time.monotonic() + lock_timeout
     try:
-        with device_lock(serial, lock_timeout, announce=announce):
+        # The serial as spelled first, then (in prepare) the device's own identity, so
+        # 127.0.0.1:P and localhost:P, or a phone's USB serial and its address, queue too.
+        with device_lock(serial, lock_timeout, announce=announce, cancel=cancel):
             session = BenchSession(
-                lambda _old: open_device(serial, options, announce), harness, announce
+                lambda _old: open_device(serial, options, announce),
+                harness,
+                announce,
+                lock_timeout_s=max(0.0, lock_deadline - time.monotonic()),
+                cancel=cancel,
             )
             try:
                 session.prepare()
@@ -66,11 +77,33 @@ def bench_on_device(
     return outcome
 
 
+_worker = threading.local()  # .cancel: the Event of the fan_out this worker thread serves
+
+
 def fan_out(serials: Sequence[str], work: Callable[[str], Any]) -> list[Any]:
+    """work(serial) for each serial, in parallel. One serial runs in this thread (Ctrl-C
+    reaches it directly); with several, Ctrl-C sets their cancel event, waits until each
+    has stopped and cleaned its device, and is raised again."""
     if len(serials) == 1:
         return [work(serials[0])]
-    with ThreadPoolExecutor(max_workers=len(serials), thread_name_prefix="device") as pool:
-        return list(pool.map(work, serials))
+    cancel = threading.Event()
+
+    def one(serial: str) -> Any:
+        _worker.cancel = cancel
+        try:
+            return work(serial)
+        finally:
+            _worker.cancel = None
+
+    pool = ThreadPoolExecutor(max_workers=len(serials), thread_name_prefix="device")
+    try:
+        futures = [pool.submit(one, serial) for serial in serials]
+        return [future.result() for future in futures]
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def raise_device_errors(outcomes: Sequence[DeviceOutcome], announce: Announce = print) -> None:
@@ -116,5 +149,3 @@ FAILURE_HINTS = {
     "or --delegate cpu.",
     "invalid_arguments": "The runner refused its settings: check --threads/--runs/--warmup.",
 }
-
-

@@ -8,6 +8,10 @@ computed on this machine (PSNR, SSIM, max abs error per image). This catches wha
 host-side check cannot: the GPU delegate's fp16 arithmetic, a driver bug, a delegate that
 silently changes results.
 
+--min-psnr gates on the worst single image (`worst_psnr_db`), the same definition as the
+export's --min-psnr (metadata `worst_image_psnr_db`); the PSNR of the error pooled over the
+images (`pooled_psnr_db`, the export's `psnr_db`) is kept beside it for reference.
+
 The quality pass is its own short launch of the app (no warm-up, one timed run), so the
 files it reads and writes never sit inside the latency samples of the timing run.
 
@@ -97,6 +101,12 @@ class QualityResult:
         return min(values) if values else math.nan
 
     @property
+    def pooled_psnr_db(self) -> float:
+        """PSNR of the squared error pooled over all images (as the export's `psnr_db`): the
+        images have one shape, so the pooled MSE is the mean of theirs."""
+        return pooled_psnr([i.psnr_db for i in self.images])
+
+    @property
     def mean_ssim(self) -> float | None:
         values = [i.ssim for i in self.images if i.ssim is not None]
         return float(np.mean(values)) if values else None
@@ -104,6 +114,16 @@ class QualityResult:
     @property
     def max_abs_error(self) -> float:
         return max((i.max_abs_error for i in self.images), default=math.nan)
+
+
+def pooled_psnr(image_psnrs: Sequence[float | None]) -> float:
+    """The PSNR of the pooled error from per-image PSNRs of one data range (None: identical):
+    -10 log10(mean(10^(-psnr/10)))."""
+    if not image_psnrs:
+        return math.nan
+    relative = [0.0 if p is None or not math.isfinite(p) else 10 ** (-p / 10) for p in image_psnrs]
+    mean = sum(relative) / len(relative)
+    return -10 * math.log10(mean) if mean > 0 else math.inf
 
 
 # ------------------------------------------------------------------- host-side reference
@@ -332,7 +352,8 @@ def quality_json(reference: QualityReference, quality: QualityResult) -> dict[st
     return {
         "source": reference.source,
         "count": reference.count,
-        "worst_psnr_db": _finite(quality.worst_psnr_db),
+        "worst_psnr_db": _finite(quality.worst_psnr_db),  # what --min-psnr gates on
+        "pooled_psnr_db": _finite(quality.pooled_psnr_db),
         "mean_ssim": quality.mean_ssim,
         "max_abs_error": quality.max_abs_error,
         "images": [figures.__dict__ for figures in quality.images],
@@ -401,10 +422,12 @@ def summary_lines(records: Sequence[dict[str, Any]]) -> list[str]:
         if not quality:
             continue
         psnr = quality["worst_psnr_db"]
+        pooled = quality.get("pooled_psnr_db")
         ssim = quality["mean_ssim"]
         lines.append(
             f"quality: {record['model_name']} on {record['result']['config']['delegate']}: "
-            f"worst PSNR {'identical' if psnr is None else f'{psnr:.1f} dB'}, "
+            f"worst PSNR {'identical' if psnr is None else f'{psnr:.1f} dB'} "
+            f"(pooled {'identical' if pooled is None else f'{pooled:.1f} dB'}), "
             f"SSIM {'-' if ssim is None else f'{ssim:.4f}'}, "
             f"max abs error {quality['max_abs_error']:.4g} ({quality['count']} images)"
         )

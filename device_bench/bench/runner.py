@@ -1,17 +1,22 @@
 """Benchmark one model on one device: push, start the app, wait, pull, check, clean up.
 
-A BenchSession holds one device connection for a series of runs. Every wait loops
-against a deadline; every device call has a timeout; the pushed model is removed whatever
-happens.
+A BenchSession holds one device connection, and the device's lock keyed by the device's
+own identity, for a series of runs. `--timeout` (result_timeout_s) is a deadline for each
+run as a whole: every device call gets min(its own timeout, what is left). However a run
+ends (a result, an app failure, the deadline, Ctrl-C, a device error) the app is stopped
+and what was pushed for the run and what the app wrote for it are removed; a session
+first removes what a killed harness left behind.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from mobilize.bench import app_contract, benchmark_model
@@ -19,8 +24,11 @@ from mobilize.bench.app_control import (
     AM_START_TIMEOUT_S,
     am_start_command,
     check_abi,
+    clean_leftovers,
     cooldown_gate,
+    end_run,
     ensure_app,
+    stop_app,
     wait_for_result,
 )
 from mobilize.bench.config import (
@@ -33,12 +41,13 @@ from mobilize.bench.result_check import check_result
 from mobilize.device import ops
 from mobilize.device.device import Device
 from mobilize.device.errors import AppError
+from mobilize.device.lock import device_lock, identity_key
 from mobilize.device.parse import MemInfo, ThermalStatus, parse_am_start
-from mobilize.device.transports import quote
 from mobilize.results.stats import coefficient_of_variation
 
 Announce = Callable[[str], None]
 DeviceFactory = Callable[[Device | None], Device]
+DEFAULT_LOCK_TIMEOUT_S = 3600.0  # `--lock-timeout`'s default
 
 
 def new_run_id() -> str:
@@ -50,30 +59,82 @@ def now_iso() -> str:
 
 
 class BenchSession:
-    """One device, a series of runs; reconnects through `factory` when a push loses it."""
+    """One device, a series of runs; reconnects through `factory` when a push loses it.
 
-    def __init__(self, factory: DeviceFactory, options: HarnessOptions, announce: Announce):
+    `prepare` takes the device's identity lock (waiting up to `lock_timeout_s`), `close`
+    stops the app if the session started it and releases the lock.
+    """
+
+    def __init__(
+        self,
+        factory: DeviceFactory,
+        options: HarnessOptions,
+        announce: Announce,
+        *,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        cancel: threading.Event | None = None,
+    ):
         self._factory = factory
         self.options = options
         self.announce = announce
+        self.lock_timeout_s = lock_timeout_s
+        self.cancel = cancel
         self.device = factory(None)
         self.info: ops.DeviceInfo | None = None
+        self._held = ExitStack()
+        self._started_app = False
 
     @property
     def serial(self) -> str:
         return self.device.serial
 
+    def deadline(self, what: str) -> ops.Deadline:
+        return ops.Deadline(
+            self.options.result_timeout_s,
+            what=what,
+            serial=self.serial,
+            hint="raise --timeout, or check that the device still answers",
+            cancel=self.cancel,
+        )
+
     def close(self) -> None:
-        self.device.close()
+        try:
+            if self._started_app:  # a quality pass or a cut-off run may have left it running
+                stop_app(self.device, ops.WRAP_UP_S)
+        finally:
+            self._held.close()
+            self.device.close()
 
     def prepare(self) -> ops.DeviceInfo:
-        """Device facts, ABI check, app installed at the right version, work folder."""
-        self.info = ops.device_info(self.device)
-        check_abi(self.info)
+        """Device facts, the device's lock, ABI check, the app at the right version, the
+        leftovers of earlier runs removed, the work folder. Bounded by --timeout, apart from
+        waiting for the lock and installing the app."""
+        if self.info is not None:
+            return self.info
+        deadline = self.deadline("preparing the device")
+        info = ops.device_info(self.device, deadline)
+        self._lock(info, deadline)
+        check_abi(info)
         if self.options.runner is RunnerKind.APP:
-            ensure_app(self.device, self.options, self.announce)
-        ops.make_dir(self.device, app_contract.REMOTE_WORK_DIR)
-        return self.info
+            ensure_app(self.device, self.options, self.announce, deadline)
+        clean_leftovers(self.device, deadline, self.announce)
+        ops.make_dir(self.device, app_contract.REMOTE_WORK_DIR, deadline)
+        self.info = info
+        return info
+
+    def _lock(self, info: ops.DeviceInfo, deadline: ops.Deadline) -> None:
+        """The lock of the device itself, whatever name it was reached by."""
+        waited = time.monotonic()
+        self._held.enter_context(
+            device_lock(
+                self.serial,
+                self.lock_timeout_s,
+                announce=self.announce,
+                key=identity_key(self.serial, info.serialno),
+                cancel=self.cancel,
+            )
+        )
+        deadline.extend(time.monotonic() - waited)
 
     def run(self, model: ModelToBench, config: BenchConfig) -> dict[str, Any]:
         """One run: a record with the schema-valid result and the harness's own figures."""
@@ -82,34 +143,37 @@ class BenchSession:
         assert self.info is not None
         started = time.monotonic()
         run_id = new_run_id()
-        thermal_before, battery_before = cooldown_gate(self.device, self.options, self.announce)
-        remote_model = f"{app_contract.REMOTE_WORK_DIR}/{run_id}-{model.path.name}"
-        push_started = time.monotonic()
-        self.device, _ = ops.push_with_retries(
-            self._reconnect,
-            model.path,
-            remote_model,
-            timeout=self.options.push_timeout_s,
-            retries=self.options.retries,
-            announce=self.announce,
-            sha256=model.sha256,
+        deadline = self.deadline(f"run {run_id}")
+        thermal_before, battery_before = cooldown_gate(
+            self.device, self.options, self.announce, deadline
         )
-        push_s = time.monotonic() - push_started
+        remote_model = f"{app_contract.REMOTE_WORK_DIR}/{run_id}-{model.path.name}"
+        app = self.options.runner is RunnerKind.APP
+        push_started = time.monotonic()
         try:
-            if self.options.runner is RunnerKind.BENCHMARK_MODEL:
-                result = self._run_benchmark_model(run_id, remote_model, config)
-            else:
-                result = self._run_app(run_id, remote_model, config)
-            # PSS of the app's process; benchmark_model is no app, its own figures stand.
-            meminfo = (
-                ops.meminfo(self.device)
-                if self.options.runner is RunnerKind.APP
-                else MemInfo(None, None, None, None)
+            self.device, _ = ops.push_with_retries(
+                self._reconnect,
+                model.path,
+                remote_model,
+                timeout=self.options.push_timeout_s,
+                retries=self.options.retries,
+                announce=self.announce,
+                sha256=model.sha256,
+                deadline=deadline,
             )
+            push_s = time.monotonic() - push_started
+            if app:
+                result = self._run_app(run_id, remote_model, config, deadline)
+                # PSS of the app's process, read before the app is stopped.
+                meminfo = ops.meminfo(self.device, limit=deadline.grace())
+            else:  # benchmark_model is no app, its own figures stand
+                result = self._run_benchmark_model(run_id, remote_model, config, deadline)
+                meminfo = MemInfo(None, None, None, None)
         finally:
-            ops.remove(self.device, remote_model)
-        battery_after = ops.battery(self.device).temperature_c
-        thermal_after = ops.thermal_status(self.device)
+            end_run(self.device, run_id, remote_model, deadline.grace(), app=app)
+        wrap_up = deadline.grace()
+        battery_after = ops.battery(self.device, wrap_up).temperature_c
+        thermal_after = ops.thermal_status(self.device, wrap_up)
         return self._record(
             model,
             result,
@@ -124,13 +188,19 @@ class BenchSession:
         if old is None:
             return self.device
         old.close()
-        return self._factory(old)
+        self.device = self._factory(old)
+        return self.device
 
-    def _run_app(self, run_id: str, remote_model: str, config: BenchConfig) -> dict[str, Any]:
+    def _run_app(
+        self, run_id: str, remote_model: str, config: BenchConfig, deadline: ops.Deadline
+    ) -> dict[str, Any]:
         device = self.device
-        device.shell("logcat -c", ops.SHORT_TIMEOUT_S)
+        # Crashes count only from this run on: the log is cleared, and only this run's
+        # process (its pid once started) is looked at.
+        device.shell("logcat -c", deadline.timeout())
         command = am_start_command(run_id, remote_model, config)
-        started = device.shell(command, AM_START_TIMEOUT_S)
+        self._started_app = True
+        started = device.shell(command, deadline.timeout(AM_START_TIMEOUT_S))
         am = parse_am_start(started.stdout)
         if not started.ok or not am.ok:
             raise AppError(
@@ -138,7 +208,8 @@ class BenchSession:
                 hint="check the app is installed (`mobilize devices`) or reinstall it with --apk",
                 serial=device.serial,
             )
-        text = wait_for_result(device, run_id, self.options)
+        pid = ops.pidof(device, limit=deadline)
+        text = wait_for_result(device, run_id, self.options, deadline, pid)
         try:
             result = json.loads(text)
         except json.JSONDecodeError as error:
@@ -147,11 +218,6 @@ class BenchSession:
                 hint="a bug in the app; the raw text was:\n" + text[:500],
                 serial=device.serial,
             ) from error
-        device.shell(
-            f"run-as {quote(app_contract.PACKAGE)} rm -f "
-            f"{quote(app_contract.result_relative_path(run_id))}",
-            ops.SHORT_TIMEOUT_S,
-        )
         checked = check_result(result, device.serial)
         if checked["run_id"] != run_id:
             raise AppError(
@@ -162,7 +228,7 @@ class BenchSession:
         return checked
 
     def _run_benchmark_model(
-        self, run_id: str, remote_model: str, config: BenchConfig
+        self, run_id: str, remote_model: str, config: BenchConfig, deadline: ops.Deadline
     ) -> dict[str, Any]:
         assert self.options.binary is not None  # checked in HarnessOptions
         result = benchmark_model.run_benchmark_model(
@@ -170,7 +236,7 @@ class BenchSession:
             self.options.binary,
             remote_model,
             config,
-            self.options.result_timeout_s,
+            deadline.timeout(self.options.result_timeout_s),
             run_id=run_id,
         )
         return check_result(result, self.device.serial)
@@ -255,5 +321,3 @@ def _thermal_rose(result: dict[str, Any], harness_thermal: tuple) -> str | None:
         if before is not None and after is not None and after > before:
             return f"{before.label} -> {after.label}"
     return None
-
-

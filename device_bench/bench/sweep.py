@@ -4,7 +4,9 @@ Runs are interleaved (variant A/cpu, A/gpu, B/cpu, ... then again) so that a pho
 over the sweep does not favour whoever ran first, and every run passes the cool-down gate.
 Each variant+delegate also runs the on-phone quality gate once. The recommendation is the
 fastest candidate that loaded, really ran on the delegate asked for, and kept its picture
-above the threshold; every other candidate says why it lost.
+above the threshold (worst single-image PSNR, the one definition every --min-psnr uses);
+every other candidate says why it lost. Speed is compared one way everywhere: a candidate's
+median over the winner's median ("1.25x the winner's median").
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mobilize.bench.config import BenchConfig, Delegate
 from mobilize.bench.model_input import ModelToBench
 from mobilize.bench.quality import QualityError, QualityReference, check_record
 from mobilize.bench.runner import BenchSession, now_iso
+from mobilize.bench.sweep_progress import RunClock, SweepProgress, eta_text
 from mobilize.device import ops
 from mobilize.device.errors import DeviceError
 from mobilize.results.stats import coefficient_of_variation
@@ -30,6 +33,11 @@ INT8_TARGETS = ("tflite-int8",)
 LOAD_FAILURES = ("model_load_failed", "delegate_failed", "model_not_found")
 
 Announce = Callable[[str], None]
+RATIO_WORDS = "the winner's median"  # "1.25x the winner's median": table, bullets, terminal
+
+
+def ratio_text(ratio: float) -> str:
+    return f"{ratio:.2f}x {RATIO_WORDS}"
 
 
 class LossReason(enum.Enum):
@@ -123,8 +131,14 @@ class Candidate:
 
     @property
     def psnr_db(self) -> float | None:
+        """The worst single image's PSNR on the phone: what --min-psnr gates on."""
         quality = self.quality
         return quality["worst_psnr_db"] if quality else None
+
+    @property
+    def pooled_psnr_db(self) -> float | None:
+        quality = self.quality
+        return quality.get("pooled_psnr_db") if quality else None
 
     @property
     def size_kb(self) -> float:
@@ -136,6 +150,9 @@ class Verdict:
     candidate: Candidate
     reason: LossReason | None  # None: the winner
     detail: str
+    # The part of the detail several candidates share (the runtime's message of a fallback or
+    # a failure): the report says it once for all of them. Empty: nothing shared.
+    shared: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,11 +166,11 @@ class Recommendation:
     def summary(self) -> str:
         if self.winner is None:
             return (
-                f"no variant qualifies: none loaded, ran on its delegate and stayed above "
-                f"{self.min_psnr_db:g} dB PSNR"
+                f"no variant qualifies: none loaded, ran on its delegate and kept its worst "
+                f"PSNR at {self.min_psnr_db:g} dB or above"
             )
         w = self.winner
-        psnr = "identical to PyTorch" if w.psnr_db is None else f"PSNR {w.psnr_db:.1f} dB"
+        psnr = "identical to PyTorch" if w.psnr_db is None else f"worst PSNR {w.psnr_db:.1f} dB"
         return (
             f"ship {w.model.path.name} ({w.variant}) with the {w.delegate.value} delegate: "
             f"{_ms(w.p50_ms)} median, {_mb(w.peak_rss_mb)} peak RSS, {w.size_kb:.1f} KB file, "
@@ -197,6 +214,7 @@ def run_sweep(
     repeat: int = 1,
     announce: Announce,
     save: Callable[[dict[str, Any]], None],
+    progress: SweepProgress | None = None,
 ) -> SweepRun:
     """Interleaved runs of every model x delegate; the quality pass once per pair."""
     info = session.prepare()
@@ -205,15 +223,19 @@ def run_sweep(
     pairs = [(model, delegate) for model in models for delegate in usable]
     records: dict[tuple[str, Delegate], list[dict[str, Any]]] = {(m.name, d): [] for m, d in pairs}
     errors: dict[tuple[str, Delegate], str] = {}
+    clock = RunClock(total=len(pairs) * repeat)
     for round_index in range(repeat):
         for model, delegate in pairs:
             key = (model.name, delegate)
             if key in errors:
                 continue
+            label = f"{model.name} on {delegate.value} (round {round_index + 1}/{repeat})"
             announce(
-                f"[{session.serial}] {model.name} on {delegate.value} "
-                f"(round {round_index + 1}/{repeat})"
+                f"[{session.serial}] [{clock.done + 1}/{clock.total}] {label}, "
+                f"{eta_text(clock.eta_s)}"
             )
+            if progress is not None:
+                progress.run_started(clock, label)
             pair_config = BenchConfig(
                 delegate, config.threads, config.warmup_runs, config.num_runs, config.gpu_precision
             )
@@ -226,10 +248,13 @@ def run_sweep(
                     raise
                 errors[key] = error.message.splitlines()[0]
                 announce(f"[{session.serial}] {model.name} on {delegate.value}: {errors[key]}")
+                clock.total -= repeat - 1 - round_index  # its later rounds will not run
+                _finished(clock, progress)
                 continue
             save(record)
             records[key].append(record)
             sweep.records.append(record)
+            _finished(clock, progress)
     sweep.candidates = [
         Candidate(
             model,
@@ -240,6 +265,12 @@ def run_sweep(
         for model, delegate in pairs
     ]
     return sweep
+
+
+def _finished(clock: RunClock, progress: SweepProgress | None) -> None:
+    clock.finish()
+    if progress is not None:
+        progress.run_finished(clock)
 
 
 def _survivable(error: DeviceError) -> bool:
@@ -263,7 +294,7 @@ def recommend(sweep: SweepRun, min_psnr_db: float) -> Recommendation:
         if loss is None:
             verdicts.append(Verdict(candidate, LossReason.SLOWER, _slower(candidate, winner)))
         else:
-            verdicts.append(Verdict(candidate, loss[0], loss[1]))
+            verdicts.append(Verdict(candidate, *loss))
     return Recommendation(
         min_psnr_db=min_psnr_db,
         winner=winner,
@@ -273,24 +304,28 @@ def recommend(sweep: SweepRun, min_psnr_db: float) -> Recommendation:
     )
 
 
-def _loss(candidate: Candidate, min_psnr_db: float) -> tuple[LossReason, str] | None:
+def _loss(candidate: Candidate, min_psnr_db: float) -> tuple[LossReason, str, str] | None:
+    """Why a candidate cannot win: the reason, the full detail, and its shared part."""
     if candidate.error is not None:
-        return LossReason.FAILED, candidate.error
+        return LossReason.FAILED, candidate.error, candidate.error
     if not candidate.ok:
         reason = (
             LossReason.FAILED_TO_LOAD if candidate.status in LOAD_FAILURES else LossReason.FAILED
         )
-        return reason, f"{candidate.status}: {candidate.message or 'no message'}"
+        shared = f"{candidate.status}: {candidate.message or 'no message'}"
+        return reason, shared, shared
     if not candidate.applied:
         ran = candidate.records[0]["result"]["delegate"].get("name") or "cpu"
+        message = candidate.message or "the delegate took no node"
         return (
             LossReason.FELL_BACK,
             f"asked for {candidate.delegate.value}, ran on {ran} ({_ms(candidate.p50_ms)}): "
-            f"{candidate.message or 'the delegate took no node'}",
+            f"{message}",
+            message,
         )
     psnr = candidate.psnr_db
     if psnr is not None and psnr < min_psnr_db:
-        return LossReason.WORSE_PICTURE, f"PSNR {psnr:.1f} dB < {min_psnr_db:g} dB"
+        return LossReason.WORSE_PICTURE, f"worst PSNR {psnr:.1f} dB < {min_psnr_db:g} dB", ""
     return None
 
 
@@ -298,7 +333,7 @@ def _slower(candidate: Candidate, winner: Candidate | None) -> str:
     if winner is None or winner.p50_ms is None or candidate.p50_ms is None:
         return f"{_ms(candidate.p50_ms)} median"
     ratio = candidate.p50_ms / winner.p50_ms if winner.p50_ms else float("inf")
-    return f"{_ms(candidate.p50_ms)} median, {ratio:.2f}x the winner's {_ms(winner.p50_ms)}"
+    return f"{_ms(candidate.p50_ms)} median, {ratio_text(ratio)} ({_ms(winner.p50_ms)})"
 
 
 def _int8_gpu_notes(candidates: Sequence[Candidate]) -> list[str]:
@@ -340,7 +375,7 @@ def require_winner(recommendation: Recommendation) -> Candidate:
     psnrs = [
         c.candidate.psnr_db for c in recommendation.verdicts if c.candidate.psnr_db is not None
     ]
-    best = f" (best PSNR measured: {max(psnrs):.1f} dB)" if psnrs else ""
+    best = f" (best worst-image PSNR measured: {max(psnrs):.1f} dB)" if psnrs else ""
     raise QualityError(
         f"no variant qualifies at --min-psnr {recommendation.min_psnr_db:g} dB{best}:\n  "
         + "\n  ".join(lines),
@@ -350,7 +385,10 @@ def require_winner(recommendation: Recommendation) -> Candidate:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} ms"
+    """As the tables print it: two decimals, three under 1 ms (0.142, not 0.14)."""
+    if value is None:
+        return "-"
+    return f"{value:.3f} ms" if abs(value) < 1.0 else f"{value:.2f} ms"
 
 
 def _mb(value: float | None) -> str:

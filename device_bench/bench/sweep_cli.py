@@ -7,13 +7,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from mobilize.bench.cli import (
     _add_device_options,
     _connect_options,
-    _serials,
+    _targets,
+    run_saver,
 )
 from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision, HarnessOptions
 from mobilize.bench.model_input import resolve_models
@@ -27,11 +38,13 @@ from mobilize.bench.sweep import (
     require_winner,
     run_sweep,
 )
-from mobilize.console import add_json_option, announce, figures_console, write_json
+from mobilize.bench.sweep_progress import RunClock, eta_text
+from mobilize.console import add_json_option, announce, err_console, figures_console, write_json
 from mobilize.contract.metadata import read_metadata
 from mobilize.device.connect import open_device
 from mobilize.device.errors import UsageError
 from mobilize.device.lock import device_lock
+from mobilize.report import provenance
 from mobilize.report.html import ReportInput, write_report
 from mobilize.report.tables import (
     add_figure_column,
@@ -41,7 +54,7 @@ from mobilize.report.tables import (
     new_table,
 )
 from mobilize.results.cli import _require_run
-from mobilize.results.store import default_db_path, open_store, save_run
+from mobilize.results.store import default_db_path, open_store
 
 DEFAULT_REPORT_NAME = "sweep_report.html"
 
@@ -162,34 +175,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.min_psnr is not None
         else (metadata.min_psnr_db or DEFAULT_MIN_PSNR_DB)
     )
+    min_psnr_from = (
+        "--min-psnr" if args.min_psnr is not None
+        else "the export's --min-psnr" if metadata.min_psnr_db else "the default"
+    )
     announce(f"computing PyTorch reference outputs for {args.export_dir.name}")
     reference = prepare_reference(args.export_dir, args.quality_images, args.quality_samples)
     options = _connect_options(args)
-    serials = _serials(args, options, all_devices=False)
-    if len(serials) != 1:
+    targets = _targets(args, options, all_devices=False)
+    if len(targets) != 1:
         raise UsageError("a sweep runs on one device", hint="pick it with --serial")
-    serial = serials[0]
-    db_path: Path = args.db or default_db_path()
-
-    def save(record: dict[str, Any]) -> None:
-        with open_store(db_path) as connection:
-            save_run(connection, record)
+    serial, options = targets[0].serial, targets[0].options  # opened where it was found
+    save = run_saver(args.db or default_db_path(), targets[0].adb_server)
 
     with device_lock(serial, args.lock_timeout, announce=announce):
         session = BenchSession(
             lambda _old: open_device(serial, options, announce), harness, announce
         )
         try:
-            sweep = run_sweep(
-                session,
-                models,
-                delegates,
-                config,
-                reference,
-                repeat=args.repeat,
-                announce=announce,
-                save=save,
-            )
+            with ProgressBar() as bar:
+                sweep = run_sweep(
+                    session,
+                    models,
+                    delegates,
+                    config,
+                    reference,
+                    repeat=args.repeat,
+                    announce=announce,
+                    save=save,
+                    progress=bar,
+                )
         finally:
             session.close()
     recommendation = recommend(sweep, float(min_psnr))
@@ -199,7 +214,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out.print(f"[yellow]note:[/] {escape(note)}")
     report_path = args.report or args.export_dir / DEFAULT_REPORT_NAME
     title = f"mobilize sweep: {args.export_dir.name} on {sweep.device.model or serial}"
-    write_report(report_path, ReportInput(title, tuple(sweep.records), recommendation))
+    settings = {
+        "device": f"{sweep.device.model or '-'} ({serial})",
+        "rounds (--repeat)": args.repeat,
+        "delegates asked for": ", ".join(d.value for d in delegates),
+        "quality gate": f"worst single-image PSNR >= {float(min_psnr):g} dB ({min_psnr_from})",
+        "quality inputs": f"{reference.count}: {reference.source}",
+        "cool-down gate": f"up to {args.cooldown_timeout:g} s for the battery to be under "
+        f"{args.max_battery_temp:g} °C",
+    }
+    origin = provenance.build(sweep.records, metadata, settings)
+    write_report(report_path, ReportInput(title, tuple(sweep.records), recommendation, origin))
     announce(f"report: {report_path}")
     if args.json:
         write_json(args.json, sweep_json(recommendation, sweep.records, serial, report_path))
@@ -236,15 +261,18 @@ def _candidate_json(candidate: Candidate) -> dict[str, Any]:
         "target": candidate.model.target, "delegate": candidate.delegate.value,
         "status": candidate.status, "applied": candidate.applied,
         "p50_ms": candidate.p50_ms, "peak_rss_mb": candidate.peak_rss_mb,
-        "size_kb": candidate.size_kb, "psnr_db": candidate.psnr_db,
+        "size_kb": candidate.size_kb, "worst_psnr_db": candidate.psnr_db,
+        "pooled_psnr_db": candidate.pooled_psnr_db,
     }
 
 
 def verdict_table(recommendation: Recommendation) -> Table:
-    table = new_table(f"Sweep (quality threshold {recommendation.min_psnr_db:g} dB PSNR)")
+    table = new_table(
+        f"Sweep (quality threshold {recommendation.min_psnr_db:g} dB worst-image PSNR)"
+    )
     add_identifier_column(table, "variant")
     add_text_column(table, "delegate")
-    for header in ("p50\nms", "peak\nRSS MB", "file\nKB", "PSNR\ndB"):
+    for header in ("p50\nms", "peak\nRSS MB", "file\nKB", "worst\nPSNR dB"):
         add_figure_column(table, header)
     add_text_column(table, "verdict")
     for verdict in recommendation.verdicts:
@@ -280,12 +308,67 @@ def cmd_report(args: argparse.Namespace) -> int:
             "serial": run.serial,
             "created_at": run.created_at,
             "model_name": run.model_name,
+            "model_path": getattr(run, "model_path", None),  # where the store keeps it
             "target": run.target,
             "result": run.result,
             "harness": run.harness,
         }
         for run in runs
     )
-    write_report(args.out, ReportInput(args.title, records))
+    write_report(args.out, ReportInput(args.title, records,
+                                       provenance=provenance.build(records)))
     announce(f"report: {args.out}")
     return 0
+
+
+class ProgressBar:
+    """The sweep's progress on stderr: runs done of the total, time so far and the ETA from
+    the runs so far, as a live bar on a terminal (each run's start line is printed anyway)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or err_console
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.clock: RunClock | None = None
+
+    def __enter__(self) -> ProgressBar:
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("runs"), TimeElapsedColumn(), _EtaColumn(self),
+                console=self.console, transient=True, refresh_per_second=2,
+            )
+            self.bar.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def eta(self) -> str:
+        return eta_text(self.clock.eta_s if self.clock else None)
+
+    def run_started(self, clock: RunClock, label: str) -> None:
+        self.clock = clock
+        if self.bar is None:
+            return
+        if self.task is None:
+            self.task = self.bar.add_task(escape(label), total=clock.total)
+        self.bar.update(self.task, description=escape(label), total=clock.total,
+                        completed=clock.done)
+
+    def run_finished(self, clock: RunClock) -> None:
+        self.clock = clock
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, total=clock.total, completed=clock.done)
+
+
+class _EtaColumn(ProgressColumn):
+    """The ETA from the sweep's own clock, counting down while a long run is under way."""
+
+    def __init__(self, owner: ProgressBar) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def render(self, task: Any) -> Text:
+        return Text(self.owner.eta(), style="progress.remaining")

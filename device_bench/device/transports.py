@@ -17,7 +17,7 @@ import shlex
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +59,38 @@ class Transport(enum.Enum):
 
 
 @dataclass(frozen=True)
+class AdbServerAddress:
+    """Where an adb server listens: the stock client's -H/-P, ADB_SERVER_SOCKET's tcp:HOST:PORT."""
+
+    host: str = "localhost"
+    port: int = DEFAULT_ADB_SERVER_PORT
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class ConnectOptions:
+    """`adb_server_host/port`: the adb server a device is opened through; `adb_servers`:
+    those named with --adb-server, all asked for devices (none: the local one)."""
+
     key_path: Path
     transport: Transport = Transport.AUTO
     auth_timeout_s: float = DEFAULT_AUTH_TIMEOUT_S
     adb_path: str = "adb"
     adb_server_port: int = DEFAULT_ADB_SERVER_PORT
+    adb_server_host: str = "localhost"
+    adb_servers: tuple[AdbServerAddress, ...] = ()
+
+    @property
+    def adb_server(self) -> AdbServerAddress:
+        return AdbServerAddress(self.adb_server_host, self.adb_server_port)
+
+    def through(self, server: AdbServerAddress) -> ConnectOptions:
+        """These options for a device found on `server`: opened through it, by the client."""
+        return replace(
+            self, transport=Transport.ADB, adb_server_host=server.host, adb_server_port=server.port
+        )
 
 
 def is_tcp_serial(serial: str) -> bool:
@@ -376,4 +402,4 @@ def quote(argument: str) -> str:
     return shlex.quote(argument)
 
 
-__all__ = ["AdbShellDevice", "ConnectOptions", "Device", "Transport"]
+__all__ = ["AdbServerAddress", "AdbShellDevice", "ConnectOptions", "Device", "Transport"]

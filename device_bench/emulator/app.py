@@ -59,6 +59,10 @@ class AppProcess:
     worker: subprocess.Popen | None = None
     memory: dict[str, Any] | None = None  # the last figures, kept while the process is cached
     finished: threading.Event = field(default_factory=threading.Event)
+    # Set by force-stop: the process is dead; its run neither publishes nor "crashes".
+    stopped: bool = False
+    run_thread: threading.Thread | None = None
+    guard: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -140,11 +144,27 @@ class AppManager:
             return list(self._processes.values())
 
     def force_stop(self, package: str) -> None:
+        """As `am force-stop` on a phone: the process is dead when this returns, its run
+        writes nothing more, and the log says it was stopped (not that it crashed)."""
         with self._lock:
             process = self._processes.pop(package, None)
-        if process and process.worker and process.worker.poll() is None:
-            process.worker.kill()
-            process.worker.wait()
+        if process is None:
+            return
+        with process.guard:
+            process.stopped = True
+            worker = process.worker
+        self.device.logcat.log(
+            Priority.INFO,
+            "ActivityManager",
+            f"Force stopping {package} appid=10100 user=0: from pid 2000",
+            pid=1500,
+        )
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        thread = process.run_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5.0)
 
     def stop_all(self) -> None:
         for process in self.running():
@@ -207,7 +227,9 @@ class AppManager:
                 )
             process.finished.set()
             return
-        threading.Thread(target=self._run_benchmark, args=(process, request), daemon=True).start()
+        thread = threading.Thread(target=self._run_benchmark, args=(process, request), daemon=True)
+        process.run_thread = thread
+        thread.start()
 
     def _log_app(self, process: AppProcess, priority: Priority, message: str) -> None:
         self.device.logcat.log(priority, app_contract.LOG_TAG, message, pid=process.pid)
@@ -328,14 +350,21 @@ class AppManager:
             request_path = Path(scratch) / "request.json"
             worker_request["partial_path"] = str(Path(scratch) / "partial.json")
             request_path.write_text(json.dumps(worker_request), encoding="utf-8")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "mobilize.emulator.app_worker", str(request_path)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                cwd=str(Path(__file__).resolve().parents[2]),
-            )
-            process.worker = worker
+            with process.guard:
+                if process.stopped:  # force-stopped before it got going
+                    process.finished.set()
+                    return
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "mobilize.emulator.app_worker", str(request_path)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    cwd=str(Path(__file__).resolve().parents[2]),
+                )
+                process.worker = worker
             _, stderr = worker.communicate()
+            if process.stopped:  # killed by force-stop: a phone logs no crash for that
+                process.finished.set()
+                return
             partial = Path(worker_request["partial_path"])
             if worker.returncode != 0 or not partial.exists():
                 self._crash(
@@ -380,7 +409,11 @@ class AppManager:
         result["thermal"]["after"] = self.device.thermal.status().label
         result["finished_at"] = _now()
         process.memory = result.get("memory")
-        path = self._publish(process, run_id, result)
+        with process.guard:
+            if process.stopped:
+                process.finished.set()
+                return
+            path = self._publish(process, run_id, result)
         priority = Priority.INFO if result["status"] == app_contract.STATUS_OK else Priority.ERROR
         message = f" message={result['message']}" if result.get("message") else ""
         self._log_app(

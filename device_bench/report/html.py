@@ -1,49 +1,48 @@
 """One self-contained HTML report of benchmark runs (and a sweep's recommendation).
 
-Plots are drawn with matplotlib (Agg, no display) and embedded as inline SVG; images are
-base64 PNG data URLs, so the file opens anywhere, offline, without JavaScript.
+Plots are inline SVG (plots.py) that scale to the page; images are base64 PNG data URLs,
+re-encoded here at the size they are shown (PREVIEW_SIDE px, a 256-colour palette), so the
+file stays small and opens anywhere, offline, without JavaScript. One ratio everywhere: a
+candidate's median over the winner's median (over the fastest's in a report of stored runs,
+which has no winner).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
+from mobilize.bench.sweep import RATIO_WORDS, LossReason, Recommendation, Verdict
 from mobilize.contract.files import atomic_write_bytes
+from mobilize.report import plots
+from mobilize.report.plots import groups, samples_ms
+from mobilize.report.provenance import Provenance
+from mobilize.report.tables import format_ms
+from mobilize.results.stats import summarize
 
-matplotlib.use("Agg")  # no display: plots are only ever written to SVG here
-
-from matplotlib import pyplot as plt  # noqa: E402  (after the backend is chosen)
-from matplotlib.figure import Figure  # noqa: E402
-
-from mobilize.bench.sweep import Recommendation  # noqa: E402
-from mobilize.report.tables import format_ms  # noqa: E402
-
-THERMAL_COLOURS = {
-    "none": "#e8f5e9",
-    "light": "#fff8e1",
-    "moderate": "#ffe0b2",
-    "severe": "#ffcdd2",
-    "critical": "#ef9a9a",
-    "emergency": "#e57373",
-    "shutdown": "#d32f2f",
-}
+PREVIEW_SIDE = 128  # px: the size the strips show each image at
+TOP_OPS = 8
+FALLBACK_OPS_SHOWN = 6
+# Reasons whose detail is mostly the runtime's own message: said once for all who share it.
+GROUPED_REASONS = (LossReason.FELL_BACK, LossReason.FAILED_TO_LOAD, LossReason.FAILED)
 
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em}
-th{background:#f0f0f0}td.num{text-align:right}.win{background:#e8f5e9;font-weight:bold}
+body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;color:#222;max-width:1200px}
+h1{font-size:1.6em;margin-bottom:.1em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:1.6em}.prov{color:#555;font-size:.85em;margin-top:0}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .45em}
+th{background:#f0f0f0}td.num{text-align:right;white-space:nowrap}
+.win{background:#e8f5e9;font-weight:bold}.wide{overflow-x:auto;max-width:100%}
 .box{background:#f6f8fa;border-left:4px solid #2e7d32;padding:.6em 1em;margin:.6em 0}
-.note{border-left-color:#ef6c00}.strip{display:flex;gap:6px;flex-wrap:wrap;margin:.4em 0}
-table.strips td{border:none;padding:2px}
+.note{border-left-color:#ef6c00}svg{max-width:100%}
+table.strips td{border:none;padding:2px}table.strips th{font-size:.85em}
+.ops{display:flex;gap:1em;flex-wrap:wrap;align-items:flex-start}
 figure{margin:0;text-align:center;font-size:.75em}figure img{width:128px;height:auto;
 image-rendering:pixelated;border:1px solid #ccc;display:block}
 """
@@ -54,115 +53,7 @@ class ReportInput:
     title: str
     records: tuple[dict[str, Any], ...]  # runner records, in run order
     recommendation: Recommendation | None = None
-
-
-def _label(record: dict[str, Any]) -> str:
-    variant = (record.get("target") or record["model_name"]).removeprefix("tflite-")
-    return f"{variant} / {record['result']['config']['delegate']}"
-
-
-def _groups(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault(_label(record), []).append(record)
-    return groups
-
-
-def _samples_ms(records: Sequence[dict[str, Any]]) -> list[float]:
-    return [
-        s / 1000.0
-        for r in records
-        for s in ((r["result"].get("latency") or {}).get("samples") or [])
-    ]
-
-
-def _svg(figure: Figure) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog and doctype: inline SVG
-
-
-def latency_plot(records: Sequence[dict[str, Any]]) -> str | None:
-    groups = {k: _samples_ms(v) for k, v in _groups(records).items()}
-    groups = {k: v for k, v in groups.items() if v}
-    if not groups:
-        return None
-    figure, axes = plt.subplots(figsize=(max(5.0, 1.3 * len(groups)), 3.6))
-    # Outliers (a phone busy elsewhere for a moment) would squash the boxes: the
-    # timeline below shows every sample.
-    axes.boxplot(list(groups.values()), tick_labels=list(groups), showfliers=False)
-    axes.set_ylabel("latency per inference (ms)")
-    axes.set_title("Latency distribution per variant and delegate")
-    axes.tick_params(axis="x", rotation=30)
-    axes.grid(axis="y", alpha=0.3)
-    return _svg(figure)
-
-
-def timeline_plot(records: Sequence[dict[str, Any]]) -> str | None:
-    """Every timed sample in run order, each run's span shaded by its thermal status after."""
-    if not any(_samples_ms([r]) for r in records):
-        return None
-    figure, axes = plt.subplots(figsize=(9.0, 3.4))
-    start = 0
-    seen: set[str] = set()
-    colours = {label: f"C{i % 10}" for i, label in enumerate(_groups(records))}
-    for record in records:
-        samples = _samples_ms([record])
-        if not samples:
-            continue
-        status = record["result"]["thermal"].get("after") or record["harness"].get("thermal_after")
-        status = status or "none"
-        end = start + len(samples)
-        axes.axvspan(
-            start,
-            end,
-            color=THERMAL_COLOURS.get(status, "#eeeeee"),
-            lw=0,
-            label=f"thermal: {status}" if status not in seen else None,
-        )
-        seen.add(status)
-        label = _label(record)
-        axes.plot(
-            range(start, end),
-            samples,
-            lw=1,
-            color=colours[label],
-            label=label if label not in seen else None,
-        )
-        seen.add(label)
-        start = end
-    axes.set_yscale("log")  # a throttled or disturbed sample stays visible beside the rest
-    axes.set_xlabel("timed inference, in run order")
-    axes.set_ylabel("ms")
-    axes.set_title("Latency over the run, shaded by thermal status")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    return _svg(figure)
-
-
-def memory_plot(records: Sequence[dict[str, Any]]) -> str | None:
-    labels, peak, pss = [], [], []
-    for label, group in _groups(records).items():
-        memories = [r["result"].get("memory") or {} for r in group]
-        peaks = [m["peak_rss"] for m in memories if m.get("peak_rss") is not None]
-        psses = [m["pss"] for m in memories if m.get("pss") is not None]
-        if not peaks and not psses:
-            continue
-        labels.append(label)
-        peak.append(max(peaks) / 1024.0 if peaks else 0.0)
-        pss.append(max(psses) / 1024.0 if psses else 0.0)
-    if not labels:
-        return None
-    figure, axes = plt.subplots(figsize=(max(5.0, 1.3 * len(labels)), 3.2))
-    positions = range(len(labels))
-    axes.bar([p - 0.2 for p in positions], peak, width=0.4, label="peak RSS")
-    axes.bar([p + 0.2 for p in positions], pss, width=0.4, label="PSS")
-    axes.set_xticks(list(positions), labels, rotation=30)
-    axes.set_ylabel("MB")
-    axes.set_title("Memory of the process that ran the model")
-    axes.legend(fontsize=7)
-    return _svg(figure)
+    provenance: Provenance | None = None
 
 
 def _cell(value: object, numeric: bool = False, css: str = "") -> str:
@@ -175,81 +66,149 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _ms(value: float | None) -> str:
-    """Milliseconds in fixed point, as in the terminal tables: 1140.04, never 1.14e+03."""
-    return "-" if value is None else format_ms(value * 1000.0)
+def _ms(value_ms: float | None) -> str:
+    """Milliseconds in fixed point, as in the terminal tables: 1580.04, never 1.58e+03."""
+    return "-" if value_ms is None else format_ms(value_ms * 1000.0)
 
 
-def figures_table(records: Sequence[dict[str, Any]], recommendation: Recommendation | None) -> str:
-    groups = _groups(records)
-    medians = {k: statistics.median(s) for k, v in groups.items() if (s := _samples_ms(v))}
-    fastest = min(medians.values()) if medians else None
-    verdicts = {}
-    if recommendation is not None:
-        for verdict in recommendation.verdicts:
-            key = f"{verdict.candidate.variant} / {verdict.candidate.delegate.value}"
-            verdicts[key] = "winner" if verdict.reason is None else verdict.reason.value
-    head = [
-        "variant / delegate",
-        "status",
-        "ran on",
-        "runs",
-        "p50 ms",
-        "mean ms",
-        "p90 ms",
-        "init ms",
-        "x fastest",
-        "peak RSS MB",
-        "file KB",
-        "PSNR dB",
-        "SSIM",
-        "max abs err",
-    ]
+def _table(head: Sequence[str], rows: Sequence[str]) -> str:
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f'<div class="wide"><table><tr>{header}</tr>{"".join(rows)}</table></div>'
+
+
+def _verdicts(recommendation: Recommendation | None) -> dict[str, str]:
+    if recommendation is None:
+        return {}
+    return {
+        f"{v.candidate.variant} / {v.candidate.delegate.value}":
+        "winner" if v.reason is None else v.reason.value
+        for v in recommendation.verdicts
+    }
+
+
+def _mean_of(records: Sequence[dict[str, Any]], key: str) -> float | None:
+    values = [(r["result"].get("latency") or {}).get(key) for r in records]
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) / 1000.0 if present else None
+
+
+def latency_table(records: Sequence[dict[str, Any]], recommendation: Recommendation | None) -> str:
+    by_label = groups(records)
+    stats = {k: summarize(samples_ms(v)) for k, v in by_label.items()}
+    winner = recommendation.winner if recommendation else None
+    base = winner.p50_ms if winner is not None else None
+    if winner is None:
+        medians = [s["p50"] for s in stats.values() if s]
+        base = min(medians) if medians else None
+    verdicts = _verdicts(recommendation)
+    ratio_head = f"x {RATIO_WORDS}" if recommendation is not None else "x the fastest's median"
+    head = ["variant / delegate", "status", "ran on", "runs", "samples", "p50 ms", "mean ms",
+            "p90 ms", "p99 ms", "std ms", "first inference ms", "init ms", ratio_head]
+    rows = []
+    for key, group in by_label.items():
+        result, s = group[0]["result"], stats[key] or {}
+        css = "win" if verdicts.get(key) == "winner" else ""
+        p50 = s.get("p50")
+        cells = [_cell(key, css=css), _cell(result["status"]),
+                 _cell(result["delegate"].get("name") or "-"), _cell(len(group), True),
+                 _cell(s.get("count", 0), True)]
+        cells += [_cell(_ms(s.get(name)), True) for name in ("p50", "mean", "p90", "p99", "std")]
+        cells += [_cell(_ms(_mean_of(group, "first_inference")), True),
+                  _cell(_ms(_mean_of(group, "init")), True),
+                  _cell(f"{p50 / base:.2f}x" if p50 and base else "-", True)]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return _table(head, rows)
+
+
+def _db(quality: dict[str, Any], name: str) -> str:
+    if not quality or name not in quality:
+        return "-"  # no quality pass, or a run stored before the figure existed
+    return "identical" if quality.get(name) is None else _fmt(quality[name], 1)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _ops_text(ops: Sequence[str]) -> str:
+    shown = ", ".join(ops[:FALLBACK_OPS_SHOWN])
+    more = len(ops) - FALLBACK_OPS_SHOWN
+    return (shown + (f" (+{more} more)" if more > 0 else "")) or "-"
+
+
+def quality_table(records: Sequence[dict[str, Any]], recommendation: Recommendation | None) -> str:
+    verdicts = _verdicts(recommendation)
+    head = ["variant / delegate", "nodes on delegate", "partitions", "ops left to the CPU",
+            "peak RSS MB", "PSS MB", "file KB", "worst PSNR dB", "pooled PSNR dB", "mean SSIM",
+            "max abs err"]
     if verdicts:
         head.append("verdict")
     rows = []
-    for label, group in groups.items():
-        first = group[0]
-        result = first["result"]
-        samples = _samples_ms(group)
+    for key, group in groups(records).items():
+        result = group[0]["result"]
+        delegate = result["delegate"]
         memory = [r["result"].get("memory") or {} for r in group]
         peaks = [m["peak_rss"] for m in memory if m.get("peak_rss") is not None]
-        quality = next((r["harness"]["quality"] for r in group if r["harness"].get("quality")), {})
-        p50 = medians.get(label)
-        css = "win" if verdicts.get(label) == "winner" else ""
+        psses = [m["pss"] for m in memory if m.get("pss") is not None]
+        quality = next((r["harness"]["quality"] for r in group if r["harness"].get("quality")),
+                       {})
+        done, total = delegate.get("nodes_delegated"), delegate.get("nodes_total")
+        nodes = "-" if done is None or total is None else f"{done} of {total}"
+
+        css = "win" if verdicts.get(key) == "winner" else ""
         cells = [
-            _cell(label, css=css),
-            _cell(result["status"]),
-            _cell(result["delegate"].get("name") or "-"),
-            _cell(len(group), True),
-            _cell(_ms(p50), True),
-            _cell(_ms(statistics.fmean(samples) if samples else None), True),
-            _cell(_ms(_percentile(samples, 0.9)), True),
-            _cell(
-                _fmt(
-                    (result.get("latency") or {}).get("init") and result["latency"]["init"] / 1000.0
-                ),
-                True,
-            ),
-            _cell(_fmt(p50 / fastest if p50 and fastest else None), True),
+            _cell(key, css=css), _cell(nodes, True),
+            _cell(_count(delegate.get("partitions")), True),
+            _cell(_ops_text(delegate.get("fallback_ops") or [])),
             _cell(_fmt(max(peaks) / 1024.0 if peaks else None, 1), True),
+            _cell(_fmt(max(psses) / 1024.0 if psses else None, 1), True),
             _cell(_fmt((result["model"].get("size_bytes") or 0) / 1024.0, 1), True),
-            _cell(_fmt(quality.get("worst_psnr_db"), 1) if quality else "-", True),
+            _cell(_db(quality, "worst_psnr_db"), True), _cell(_db(quality, "pooled_psnr_db"), True),
             _cell(_fmt(quality.get("mean_ssim"), 4) if quality else "-", True),
             _cell(_fmt(quality.get("max_abs_error"), 4) if quality else "-", True),
         ]
         if verdicts:
-            cells.append(_cell(verdicts.get(label, "")))
+            cells.append(_cell(verdicts.get(key, "")))
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+    return _table(head, rows)
 
 
-def _percentile(samples: Sequence[float], fraction: float) -> float | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+def _op_rows(group: Sequence[dict[str, Any]]) -> list[tuple[str, int, float]]:
+    """(node type, count, avg ms per run) of the timed runs' profile, averaged over runs."""
+    summed: dict[str, list[float]] = {}
+    profiled = 0
+    for record in group:
+        runs = ((record["result"].get("op_profile") or {}).get("regular_runs") or {})
+        summary = runs.get("summary_by_node_type") or []
+        if not summary:
+            continue
+        profiled += 1
+        for row in summary:
+            entry = summed.setdefault(row["node_type"], [0.0, 0.0])
+            entry[0] = max(entry[0], float(row.get("count") or 0))
+            entry[1] += float(row["avg_ms"])
+    return [(name, int(count), total / profiled) for name, (count, total) in summed.items()]
+
+
+def op_profile_html(records: Sequence[dict[str, Any]]) -> str | None:
+    """The top node types by time of each profiled variant (`bench --profile-ops`)."""
+    tables = []
+    for key, group in groups(records).items():
+        rows = sorted(_op_rows(group), key=lambda row: -row[2])
+        if not rows:
+            continue
+        whole = sum(row[2] for row in rows) or 1.0
+        body = [
+            "<tr>" + _cell(name) + _cell(count, True) + _cell(_fmt(ms, 3), True)
+            + _cell(f"{100.0 * ms / whole:.1f}", True) + "</tr>"
+            for name, count, ms in rows[:TOP_OPS]
+        ]
+        more = len(rows) - TOP_OPS
+        caption = f"{html.escape(key)}" + (f" (top {TOP_OPS} of {len(rows)})" if more > 0 else "")
+        header = "".join(f"<th>{h}</th>" for h in ("node type", "nodes", "avg ms", "%"))
+        tables.append(f"<table><caption>{caption}</caption><tr>{header}</tr>{''.join(body)}"
+                      "</table>")
+    return f'<div class="ops">{"".join(tables)}</div>' if tables else None
 
 
 def device_table(records: Sequence[dict[str, Any]]) -> str:
@@ -260,27 +219,40 @@ def device_table(records: Sequence[dict[str, Any]]) -> str:
             **record["result"]["device"],
         }
         seen.setdefault(record["serial"], info)
-    rows = []
+    runtime = records[0]["result"]["runtime"] if records else {}
+    tables = []
     for info in seen.values():
-        runtime = records[0]["result"]["runtime"]
-        fields = {
-            **info,
-            "runtime": f"{runtime['name']} {runtime.get('version') or ''}",
-            "app": runtime.get("app_version"),
-        }
-        rows.append(
-            "".join(
-                f"<tr><th>{html.escape(str(k))}</th>{_cell(v if v is not None else '-')}</tr>"
-                for k, v in fields.items()
-            )
-        )
-    return "".join(f"<table>{row}</table>" for row in rows)
+        fields = {**info, "runtime": f"{runtime.get('name')} {runtime.get('version') or ''}",
+                  "app": runtime.get("app_version")}
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v if v is not None else '-')}"
+                       "</tr>" for k, v in fields.items())
+        tables.append(f"<table>{rows}</table>")
+    return "".join(tables)
 
 
-def _img(data: str, caption: str) -> str:
+@lru_cache(maxsize=512)
+def small_png(data: str, colours: int = 256) -> str:
+    """A stored base64 preview at the size it is shown: at most PREVIEW_SIDE px, a palette of
+    `colours` (the difference heatmap was computed before this, from the full outputs, and its
+    one-dimensional ramp needs few)."""
+    from PIL import Image
+
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    except (OSError, ValueError):
+        return data
+    if max(image.size) > PREVIEW_SIDE:
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.quantize(colours).save(buffer, format="PNG", optimize=True)
+    small = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return small if len(small) < len(data) else data
+
+
+def _img(data: str, caption: str, colours: int = 256) -> str:
     return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"{html.escape(caption)}</figure>"
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
+        f'{small_png(data, colours)}">{html.escape(caption)}</figure>'
     )
 
 
@@ -288,8 +260,8 @@ def image_strips(records: Sequence[dict[str, Any]]) -> str:
     """Per held-out image: input and PyTorch's output, then one row per candidate with its
     phone output and the amplified difference heatmap."""
     with_quality = [
-        (label, group[0]["harness"]["quality"])
-        for label, group in _groups(records).items()
+        (key, group[0]["harness"]["quality"])
+        for key, group in groups(records).items()
         if group[0]["harness"].get("quality", {}).get("previews")
     ]
     if not with_quality:
@@ -302,7 +274,7 @@ def image_strips(records: Sequence[dict[str, Any]]) -> str:
         for i, p in enumerate(heads)
     )
     rows = [f"<tr><th>reference</th>{top}</tr>"]
-    for label, quality in with_quality:
+    for key, quality in with_quality:
         cells = []
         for index in range(count):
             preview = quality["previews"][index]
@@ -310,35 +282,78 @@ def image_strips(records: Sequence[dict[str, Any]]) -> str:
             psnr = image.get("psnr_db")
             psnr_text = "identical" if psnr is None else f"{psnr:.1f} dB"
             cells.append(f"<td>{_img(preview['output'], f'phone, {psnr_text}')}</td>")
-            cells.append(f"<td>{_img(preview['difference'], '|difference| x10')}</td>")
-        rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
-    return f'<table class="strips">{"".join(rows)}</table>'
+            cells.append(f"<td>{_img(preview['difference'], '|difference| x10', 64)}</td>")
+        rows.append(f"<tr><th>{html.escape(key)}</th>{''.join(cells)}</tr>")
+    return f'<div class="wide"><table class="strips">{"".join(rows)}</table></div>'
+
+
+def _bullet(names: str, reason: str, detail: str) -> str:
+    return f"<li><b>{names}</b>: {html.escape(reason)} — {html.escape(detail)}</li>"
+
+
+def _ran_on(members: Sequence[Verdict]) -> str:
+    ran = {r["result"]["delegate"].get("name") for v in members for r in v.candidate.records}
+    ran.discard(None)
+    return f" (ran on {', '.join(sorted(ran))})" if ran else ""
 
 
 def recommendation_html(recommendation: Recommendation) -> str:
+    """The summary, then one bullet per candidate (the winner first, then the slower ones by
+    their ratio), where candidates that lost for the same reason with the same runtime
+    message share one bullet that says it once."""
     parts = [f'<div class="box">{html.escape(recommendation.summary())}</div>', "<ul>"]
-    for verdict in recommendation.verdicts:
+    order = {None: 0, LossReason.SLOWER: 1, LossReason.WORSE_PICTURE: 2}
+    verdicts = sorted(recommendation.verdicts, key=lambda v: (
+        order.get(v.reason, 3),
+        (v.candidate.p50_ms or 0.0) if v.reason is LossReason.SLOWER else 0.0))  # else run order
+    shared: dict[tuple[LossReason, str], list[Verdict]] = {}
+    for verdict in verdicts:
+        if verdict.reason in GROUPED_REASONS and verdict.shared:
+            shared.setdefault((verdict.reason, verdict.shared), []).append(verdict)
+            continue
         reason = "winner" if verdict.reason is None else verdict.reason.value
-        parts.append(
-            f"<li><b>{html.escape(verdict.candidate.label)}</b>: "
-            f"{html.escape(reason)} — {html.escape(verdict.detail)}</li>"
-        )
+        parts.append(_bullet(html.escape(verdict.candidate.label), reason, verdict.detail))
+    for (reason, message), members in shared.items():
+        if len(members) == 1:
+            verdict = members[0]
+            parts.append(_bullet(html.escape(verdict.candidate.label), reason.value,
+                                 verdict.detail))
+            continue
+        names = ", ".join(html.escape(v.candidate.label) for v in members)
+        parts.append(_bullet(names, reason.value + _ran_on(members), message))
     parts.append("</ul>")
     for note in (*recommendation.notes, *recommendation.skipped_delegates):
         parts.append(f'<div class="box note">{html.escape(note)}</div>')
     return "".join(parts)
 
 
+def provenance_html(provenance: Provenance, runs: str) -> str:
+    rows = [("generated", provenance.generated_utc),
+            ("mobilize", provenance.mobilize_version),
+            ("git commit", provenance.git_commit or "not a git checkout"),
+            *provenance.export, *provenance.settings, ("run ids", runs)]
+    body = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in rows)
+    return f'<div class="wide"><table>{body}</table></div>'
+
+
 def render(report: ReportInput) -> str:
     records = report.records
+    runs = ", ".join(r["result"]["run_id"] for r in records)
     sections = [f"<h1>{html.escape(report.title)}</h1>"]
+    if report.provenance is not None:
+        sections.append(f'<p class="prov">{html.escape(report.provenance.line())}</p>')
     if report.recommendation is not None:
         sections += ["<h2>Recommendation</h2>", recommendation_html(report.recommendation)]
-    sections += ["<h2>Figures</h2>", figures_table(records, report.recommendation)]
+    sections += ["<h2>Latency</h2>", latency_table(records, report.recommendation),
+                 "<h2>Delegate, memory, size and picture</h2>",
+                 quality_table(records, report.recommendation)]
+    ops = op_profile_html(records)
+    if ops is not None:
+        sections += ["<h2>Time per op type (benchmark_model --enable_op_profiling)</h2>", ops]
     for title, plot in (
-        ("Latency", latency_plot(records)),
-        ("Latency over the run", timeline_plot(records)),
-        ("Memory", memory_plot(records)),
+        ("Latency distribution", plots.latency_plot(records)),
+        ("Latency over the run", plots.timeline_plot(records)),
+        ("Memory", plots.memory_plot(records)),
     ):
         if plot is not None:
             sections += [f"<h2>{title}</h2>", f'<div class="plot">{plot}</div>']
@@ -348,10 +363,13 @@ def render(report: ReportInput) -> str:
         "<h2>Device</h2>",
         device_table(records),
     ]
-    runs = ", ".join(html.escape(r["result"]["run_id"]) for r in records)
-    sections.append(f"<p><small>runs: {runs}</small></p>")
+    if report.provenance is not None:
+        sections += ["<h2>Provenance</h2>", provenance_html(report.provenance, runs)]
+    else:
+        sections.append(f"<p><small>runs: {html.escape(runs)}</small></p>")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(report.title)}</title><style>{STYLE}</style></head><body>"
         + "\n".join(sections)
         + "</body></html>\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,14 @@ from mobilize.console import (
 from mobilize.device.errors import UsageError
 from mobilize.report.tables import comparison_table, runs_table, stored_runs_table
 from mobilize.results.compare import compare_samples
-from mobilize.results.store import StoredRun, default_db_path, get_run, list_runs, open_store
+from mobilize.results.store import (
+    NoDatabaseError,
+    StoredRun,
+    default_db_path,
+    get_run,
+    list_runs,
+    open_store,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,8 +70,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.set_defaults(handler=cmd_results_compare)
 
 
+@contextmanager
+def _reading(args: argparse.Namespace, *keys: str) -> Iterator[sqlite3.Connection]:
+    """The database --db names, for reading: never created (a typo must not leave folders
+    and an empty database behind), and refused with exit 2 when it is not one of ours."""
+    try:
+        with open_store(args.db or default_db_path(), create=False) as connection:
+            yield connection
+    except NoDatabaseError as error:
+        if not keys:
+            raise
+        runs = " or ".join(repr(key) for key in keys)
+        raise NoDatabaseError(f"no stored run {runs}: {error.message}",
+                              hint=error.hint) from error
+
+
 def cmd_results_list(args: argparse.Namespace) -> int:
-    with open_store(args.db or default_db_path()) as connection:
+    with _reading(args) as connection:
         runs = list_runs(connection, args.limit)
     figures_console(args.json).print(stored_runs_table(runs, wide=args.wide))
     if args.json:
@@ -71,7 +95,7 @@ def cmd_results_list(args: argparse.Namespace) -> int:
 
 
 def cmd_results_show(args: argparse.Namespace) -> int:
-    with open_store(args.db or default_db_path()) as connection:
+    with _reading(args, args.run) as connection:
         run = _require_run(connection, args.run)
     record = {"serial": run.serial, "model_name": run.model_name, "result": run.result}
     out = figures_console(args.json)
@@ -85,7 +109,7 @@ def cmd_results_show(args: argparse.Namespace) -> int:
 
 
 def cmd_results_compare(args: argparse.Namespace) -> int:
-    with open_store(args.db or default_db_path()) as connection:
+    with _reading(args, args.baseline, args.candidate) as connection:
         baseline = _require_run(connection, args.baseline)
         candidate = _require_run(connection, args.candidate)
     if not baseline.samples or not candidate.samples:

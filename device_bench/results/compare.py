@@ -18,11 +18,15 @@ class Regression:
     low: float
     high: float
     allowed: float
+    basis: str = ""  # what the interval stands on (the gate's run-to-run spread)
+    confidence: float = 0.95
 
     def describe(self) -> str:
+        basis = f"; {self.basis}" if self.basis else ""
         return (
-            f"{self.metric} is {self.ratio - 1:+.1%} (95% CI {self.low - 1:+.1%} to "
-            f"{self.high - 1:+.1%}), more than the allowed {self.allowed:.0%}"
+            f"{self.metric} is {self.ratio - 1:+.1%} ({self.confidence:.0%} CI "
+            f"{self.low - 1:+.1%} to "
+            f"{self.high - 1:+.1%}{basis}), more than the allowed {self.allowed:.0%}"
         )
 
 
@@ -51,8 +55,10 @@ def compare_samples(baseline: Sequence[float], candidate: Sequence[float]) -> li
 def find_regression(
     baseline: Sequence[float], candidate: Sequence[float], allowed: float
 ) -> Regression | None:
-    """A regression: the median is slower by more than `allowed` and the interval excludes
-    "no change" (low > 1), so noise alone does not fail a build."""
+    """Two sample lists alone: the median is slower by more than `allowed` and the bootstrap
+    interval excludes "no change" (low > 1). That interval covers the noise inside the two
+    runs only, not the drift between runs; the bench gate (`--baseline`) is
+    mobilize.results.regression.gate, which measures that drift too."""
     ratio, low, high = ratio_confidence_interval(baseline, candidate, statistic="median")
     if ratio > 1.0 + allowed and low > 1.0:
         return Regression("median latency", ratio, low, high, allowed)

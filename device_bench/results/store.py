@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilize.contract.files import atomic_write_json
+from mobilize.errors import UsageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -87,17 +88,82 @@ def default_db_path() -> Path:
     return Path(base) / "mobilize" / "results.db"
 
 
+# What a database must hold to be ours; other columns (added later) are welcome.
+_REQUIRED_COLUMNS = {
+    "runs": {"id", "run_id", "created_at", "status", "serial", "device_model", "model_name",
+             "model_sha256", "target", "runner", "delegate", "delegate_applied", "threads",
+             "p50_us", "mean_us", "init_us", "pss_kb", "result_json", "harness_json"},
+    "samples": {"run", "idx", "latency_us"},
+}
+
+
+class NoDatabaseError(UsageError):
+    """A command that only reads was pointed at a database that does not exist (exit 2)."""
+
+
+class NotAResultsDatabaseError(UsageError):
+    """The file is not SQLite, or an SQLite database without mobilize's tables (exit 2)."""
+
+
 @contextmanager
-def open_store(path: Path) -> Iterator[sqlite3.Connection]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A generous busy timeout: parallel device workers write to the same file.
-    connection = sqlite3.connect(path, timeout=30.0)
+def open_store(path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    """The results database at `path`, checked to be one.
+
+    create=True (commands that write: bench, sweep) makes the folder and the tables when they
+    are missing; create=False (results list/show/compare, a baseline) never creates anything
+    and raises NoDatabaseError instead. Either way a file that is not SQLite, or an SQLite
+    database that holds other tables than ours, is refused with NotAResultsDatabaseError:
+    writing our tables into someone else's database would be worse than stopping.
+    """
+    if not create and not path.is_file():
+        raise NoDatabaseError(
+            f"there is no results database at {path}",
+            hint="`mobilize bench` and `mobilize sweep` store runs there; "
+            "`mobilize results list --db FILE` reads another database")
+    if create and not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # A generous busy timeout: parallel device workers write to the same file.
+        connection = sqlite3.connect(path, timeout=30.0)
+    except sqlite3.Error as error:
+        raise NotAResultsDatabaseError(
+            f"cannot open the results database {path}: {error}",
+            hint="give --db a file path in a folder you can write") from error
+    try:
+        _check_tables(connection, path, create)
         connection.execute("PRAGMA foreign_keys = ON")
-        connection.executescript(SCHEMA)
         yield connection
     finally:
         connection.close()
+
+
+def _check_tables(connection: sqlite3.Connection, path: Path, create: bool) -> None:
+    hint = "pass --db the results database `mobilize bench` wrote, or a new file name"
+    try:
+        tables = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and create:
+            connection.executescript(SCHEMA)
+            return
+        columns = {table: {row[1] for row in connection.execute(
+            f"PRAGMA table_info({table})")} for table in _REQUIRED_COLUMNS if table in tables}
+    except sqlite3.DatabaseError as error:  # "file is not a database", a corrupt file
+        raise NotAResultsDatabaseError(
+            f"{path} is not a results database ({error})", hint=hint) from error
+    if not tables:
+        raise NotAResultsDatabaseError(
+            f"{path} is an empty SQLite database, not a results database: no run is stored "
+            "there", hint=hint)
+    missing = [f"{table} ({', '.join(sorted(need - columns.get(table, set())))})"
+               if table in columns else table
+               for table, need in _REQUIRED_COLUMNS.items() if need - columns.get(table, set())]
+    if missing:
+        found = ", ".join(sorted(tables))
+        raise NotAResultsDatabaseError(
+            f"{path} is an SQLite database but not a mobilize results database: it lacks "
+            f"{'; '.join(missing)} (its tables: {found})", hint=hint)
+    if create:
+        connection.executescript(SCHEMA)  # IF NOT EXISTS: indexes or tables added later
 
 
 def save_run(connection: sqlite3.Connection, record: dict[str, Any]) -> int:
@@ -179,6 +245,23 @@ def get_run(connection: sqlite3.Connection, key: str) -> StoredRun | None:
         ).fetchall()
         row = rows[0] if len(rows) == 1 else None
     return _to_run(connection, row, with_samples=True) if row else None
+
+
+def similar_runs(connection: sqlite3.Connection, run: StoredRun,
+                 limit: int = 200) -> list[StoredRun]:
+    """The latest successful runs with samples on run's device, runner, delegate, threads and
+    GPU precision (any model; run itself included): what the regression gate measures the
+    device's run-to-run spread from."""
+    precision = connection.execute("SELECT gpu_precision FROM runs WHERE id = ?",
+                                   (run.id,)).fetchone()
+    rows = connection.execute(
+        f"""SELECT {_COLUMNS} FROM runs r WHERE serial = ? AND runner = ? AND delegate = ?
+            AND threads = ? AND gpu_precision IS ? AND status = 'ok'
+            AND EXISTS (SELECT 1 FROM samples s WHERE s.run = r.id)
+            ORDER BY id DESC LIMIT ?""",
+        (run.serial, run.runner, run.delegate, run.threads,
+         precision[0] if precision else None, limit)).fetchall()
+    return [_to_run(connection, row, with_samples=True) for row in rows]
 
 
 def _to_run(connection: sqlite3.Connection, row: tuple, with_samples: bool) -> StoredRun:

@@ -261,14 +261,15 @@ def test_model_file_missing(emu, key, db, tmp_path, capsys) -> None:
     assert "model not found" in err
 
 
-def test_model_that_fails_to_load_on_the_device(emu, key, db, tmp_path, capsys) -> None:
-    broken = tmp_path / "broken.tflite"
-    broken.write_bytes(b"this is not a flatbuffer" * 40)
-    code, _, err = run_cli(capsys, *bench_args(broken, emu, key, db))
+def test_model_that_fails_to_load_on_the_device(emu, key, db, tiny_tflite, capsys) -> None:
+    # A file that is not a TFLite model is refused on the host (tests/device_bench/
+    # test_bad_input.py); a valid one the phone's runtime cannot load fails on the device.
+    emu.faults.model_load_fails = True
+    code, _, err = run_cli(capsys, *bench_args(tiny_tflite, emu, key, db))
     assert code == EXIT_DEVICE_ERROR
     assert "model_load_failed" in err
     # The failure is stored as what it is, never as a success.
-    assert stored_runs(db) == [("model_load_failed", "broken.tflite", 0)]
+    assert stored_runs(db) == [("model_load_failed", tiny_tflite.name, 0)]
 
 
 def test_disk_full(emu, key, db, tiny_tflite, capsys) -> None:

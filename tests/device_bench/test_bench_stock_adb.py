@@ -61,3 +61,22 @@ def test_devices_found_through_a_running_adb_server(tmp_path: Path, adb_server_p
     assert code == 0, captured.err
     assert emu.serial in captured.out
     assert "Mobilize Emulated Phone" in captured.out
+
+
+def test_a_model_named_like_an_option_is_pushed_as_a_file(
+    tmp_path: Path, tiny_tflite: Path, adb_server_port: int, monkeypatch, capsys
+) -> None:
+    # `adb push -tiny.tflite DEST` would read `-tiny.tflite` as an option (adb 29: exit 1).
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(tiny_tflite, tmp_path / "-tiny.tflite")
+    with running_emulator(tmp_path / "device", accept_new_keys=True) as emu:
+        out = tmp_path / "runs.json"
+        code = main(["bench", "--serial", emu.serial, "--transport", "adb",
+                     "--adb-server-port", str(adb_server_port), "--db", str(tmp_path / "r.db"),
+                     "--json", str(out), "--runs", "2", "--warmup", "0", "--threads", "1",
+                     "--cooldown-timeout", "5", "--auth-timeout", "20", "--", "-tiny.tflite"])
+        err = capsys.readouterr().err
+    assert code == 0, err
+    run = json.loads(out.read_text())["runs"][0]
+    assert (run["model_name"], run["result"]["status"]) == ("-tiny.tflite", "ok")
+    assert run["harness"]["adb_server"] == f"localhost:{adb_server_port}"

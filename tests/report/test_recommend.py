@@ -57,14 +57,14 @@ def test_fastest_qualifying_candidate_wins_and_each_other_says_why() -> None:
     assert result.winner is sweep.candidates[1]
     reasons = {v.candidate.label: (v.reason, v.detail) for v in result.verdicts}
     assert reasons["fp32 on cpu"] == (LossReason.SLOWER,
-                                      "20.00 ms median, 4.00x the winner's 5.00 ms")
-    assert reasons["int8 on cpu"] == (LossReason.WORSE_PICTURE, "PSNR 25.0 dB < 30 dB")
+                                      "20.00 ms median, 4.00x the winner's median (5.00 ms)")
+    assert reasons["int8 on cpu"] == (LossReason.WORSE_PICTURE, "worst PSNR 25.0 dB < 30 dB")
     assert reasons["int8 on nnapi"][0] is LossReason.FELL_BACK
     assert "ran on xnnpack (6.00 ms): NNAPI took no node" in reasons["int8 on nnapi"][1]
     assert reasons["int16x8 on gpu"] == (LossReason.FAILED_TO_LOAD,
                                          "model_load_failed: unsupported op")
     assert result.summary() == ("ship model_fp16.tflite (fp16) with the gpu delegate: 5.00 ms "
-                                "median, 50.0 MB peak RSS, 4.0 KB file, PSNR 44.0 dB")
+                                "median, 50.0 MB peak RSS, 4.0 KB file, worst PSNR 44.0 dB")
 
 
 def test_int8_on_a_gpu_that_took_it_is_called_float_with_the_figures() -> None:
@@ -84,5 +84,6 @@ def test_no_candidate_left_is_an_error_naming_each_reason() -> None:
                                                                               psnr=25.0))])
     result = recommend(sweep, 30.0)
     assert result.winner is None
-    with pytest.raises(QualityError, match=r"int8 on cpu: worse picture: PSNR 25.0 dB < 30 dB"):
+    with pytest.raises(QualityError,
+                       match=r"int8 on cpu: worse picture: worst PSNR 25.0 dB < 30 dB"):
         require_winner(result)

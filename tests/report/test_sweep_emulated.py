@@ -72,7 +72,7 @@ def test_int8_loses_on_picture_when_the_threshold_is_above_it(capsys, tiny_expor
                            "--delegates", "cpu")
     assert code == 0, err
     assert "with the cpu delegate" in out and "(int8)" not in out.split("recommendation:")[1]
-    assert re.search(r"worse picture: PSNR \d+\.\d dB < 80 dB", out)
+    assert re.search(r"worse picture: worst PSNR \d+\.\d dB < 80 dB", out)
 
 
 def test_min_psnr_nobody_reaches_fails_with_a_clear_message(capsys, tiny_export, emu,
