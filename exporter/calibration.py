@@ -159,6 +159,63 @@ def build_representative_data(
     )
 
 
+def check_sources(inputs: Sequence[InputSpec], sources: Sequence[CalibSource],
+                  calib_samples: int, verify_samples: int) -> None:
+    """Raise the UsageError build_representative_data would raise for these sources, without
+    its work: run before onnx2tf so that a folder or array that will be refused is refused in
+    a second, not after the SavedModel stage. Same rules, cheaper reads: images are opened
+    and decoded (JPEG at reduced scale) but not resized, arrays are read as they will be."""
+    by_input = _sources_by_input(inputs, sources)
+    limit = calib_samples + verify_samples
+    for spec in inputs:
+        source = by_input[spec.name]
+        if source is None:
+            _image_size(spec)  # photos only feed image inputs
+            continue
+        if source.is_dir():
+            files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise UsageError(f"{source} holds no png/jpg image",
+                                 hint="put calibration photos there, or give a .npy/.npz file")
+            _image_size(spec)
+            for file in files[:limit]:
+                _probe_image(file)
+            count = min(len(files), limit)
+        elif source.suffix.lower() in ARRAY_SUFFIXES:
+            samples = _read_arrays(source, spec)[:limit]
+            if len(samples):
+                _range_warnings(samples[:calib_samples], spec, source)
+            count = len(samples)
+        elif source.suffix.lower() in IMAGE_SUFFIXES:
+            _image_size(spec)
+            _probe_image(source)
+            count = 1
+        else:
+            raise UsageError(f"cannot use {source} as calibration data",
+                             hint="give a folder of png/jpg images or a .npy/.npz file")
+        if count == 0:
+            raise UsageError(f"no samples for input {spec.name!r}", hint="check the source")
+        if not spec.is_image and count <= calib_samples:  # as _split: nothing left to verify
+            raise UsageError(
+                f"{spec.name!r}: every sample went to calibration, none is left to verify",
+                hint="give more samples than --calib-samples, or lower --calib-samples")
+
+
+def _probe_image(path: Path) -> None:
+    """Decode an image as _read_image will (JPEG at 1/8 scale: the whole stream is still
+    read, so a cut-off file fails here too), without the resize."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise UsageError(f"cannot read image {path}: {error}",
+                         hint="remove or replace the broken file") from error
+
+
 def _sources_by_input(inputs: Sequence[InputSpec],
                       sources: Sequence[CalibSource]) -> dict[str, Path | None]:
     names = [spec.name for spec in inputs]
