@@ -14,26 +14,34 @@ from mobilize.errors import UsageError
 DEFAULT_OPSET = 17
 DEFAULT_CALIB_SAMPLES = 32
 DEFAULT_VERIFY_SAMPLES = 4
+FINETUNE_DEVICES = ("cpu", "cuda")  # --finetune-device
 MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of images
 # ONNX rewrites before onnx2tf (exporter/onnx_rewrites.py). Decomposing InstanceNorm is on by
 # default: same float output, and measured better int8 (Johnson 24.0 -> 28.4 dB, CycleGAN
 # 20.0 -> 21.9 dB at 256x256), faster int8, and int16x8 that runs (docs/benchmarks.md).
 # sqrt_as_rsqrt: AdaIN's bare SQRT has no 16x8 kernel; through RSQRT int16x8 converts and runs
-# (float output unchanged; docs/benchmarks.md "int8 levers tried"). prelu_as_relu: PRELU has
-# no 16x8 kernel either; LEAKY_RELU or RELU/SUB/MUL/ADD have, and the int8 file got faster
-# (inline ESPCN 128x128: 3.5 -> 2.1 ms; fp32 1.28 -> 1.22 ms). reflect_pad_as_slices: XNNPACK
-# has no MIRROR_PAD and LiteRT's own kernel is slow; as SLICE/CONCATENATION the pads run in
-# the delegate (tiny_style 256x256 on this CPU: ~45 -> ~4 ms int8, ~50 -> ~6 ms fp32).
-# nearest_upsample_as_depth_to_space (tiny_style 15% faster) is not default: int16x8 has no
-# DEPTH_TO_SPACE kernel, and the ONNX graph is shared by every target.
+# (float output unchanged; docs/benchmarks.md "int8 levers tried"). reflect_pad_as_slices:
+# XNNPACK has no MIRROR_PAD and LiteRT's own kernel is slow; as SLICE/CONCATENATION the pads
+# run in the delegate (tiny_style 256x256 on this CPU: ~45 -> ~4 ms int8, ~50 -> ~6 ms fp32;
+# int16x8, which XNNPACK never runs, still ~9% faster: Johnson 64x64 400 -> 366 ms).
 # decompose_group_norm / decompose_layer_norm: onnx2tf cannot convert torch's GroupNorm (a
 # rank-3 Reshape around InstanceNormalization): AnimeGANv2 did not convert at all without.
 # div_by_sqrt_as_rsqrt: AdaIN's x / std.reshape(...) kept an int8 DIV that LiteRT refuses
 # when a flat channel's std rounds to the zero point (the unseen AdaIN net had no int8).
+# Passes only some targets get (PASS_TARGETS below; each target converts its own graph):
+# prelu_as_leaky_relu (int8): XNNPACK has no int8 PRELU and no int8 RELU, so PReLU kept or
+# written with RELU cut the int8 graph at every layer (Real-ESRGAN compact: 18 partitions,
+# int8 no faster than fp32); as LEAKY_RELU/MUL/ADD it is one partition, 1.3-2.2x faster, for
+# 0 to -0.8 dB SNR against the PRELU kernel (docs/benchmarks.md, "Graphs per target").
+# prelu_as_relu (int16x8 only): PRELU has no 16x8 kernel; float targets keep PRELU (exact,
+# XNNPACK runs it). pixel_shuffle_as_depth_to_space / nearest_upsample_as_depth_to_space
+# (not int16x8, which has no DEPTH_TO_SPACE kernel): one DEPTH_TO_SPACE instead of
+# RESHAPE/TRANSPOSE/RESHAPE, and no RESIZE_NEAREST_NEIGHBOR, which XNNPACK lacks.
 DEFAULT_ONNX_PASSES = (
     "constants_to_initializers", "decompose_group_norm", "decompose_layer_norm",
-    "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt", "prelu_as_relu",
-    "reflect_pad_as_slices",
+    "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt", "prelu_as_leaky_relu",
+    "prelu_as_relu", "reflect_pad_as_slices", "pixel_shuffle_as_depth_to_space",
+    "nearest_upsample_as_depth_to_space",
 )
 
 
@@ -54,6 +62,19 @@ class Target(StrEnum):
 
 
 ALL_TARGETS = tuple(Target)
+_NOT_INT16X8 = frozenset(t for t in Target if t is not Target.INT16X8)
+# The targets a pass is for; a pass not named here goes to every target. A target's graph is
+# the pass list (--onnx-passes or the default) less the passes that are not for it.
+PASS_TARGETS: dict[str, frozenset[Target]] = {
+    "prelu_as_leaky_relu": frozenset({Target.INT8}),
+    "prelu_as_relu": frozenset({Target.INT16X8}),
+    "pixel_shuffle_as_depth_to_space": _NOT_INT16X8,
+    "nearest_upsample_as_depth_to_space": _NOT_INT16X8,
+}
+
+
+def passes_for(target: Target, passes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for name in passes if target in PASS_TARGETS.get(name, ALL_TARGETS))
 
 
 class IoType(StrEnum):
@@ -138,10 +159,17 @@ class ExportConfig:
     verify_samples: int = DEFAULT_VERIFY_SAMPLES
     opset: int = DEFAULT_OPSET
     onnx_passes: tuple[str, ...] = DEFAULT_ONNX_PASSES
+    # Exact pass lists for some targets, PASS_TARGETS not applied (measurements, research):
+    # ((Target.INT8, ("constants_to_initializers",)),)
+    target_passes: tuple[tuple[Target, tuple[str, ...]], ...] = ()
     min_psnr: float | None = None
     converter_flags: tuple[tuple[str, object], ...] = ()
     int8_ranges: Int8Ranges = Int8Ranges.AUTO
     debug_quant: bool = False  # per-layer int8 error report for tflite-int8
+    # --finetune: quantization-aware fine-tuning steps before a tflite-int8 export (0: none;
+    # exporter/finetune.py), on this torch device
+    finetune_steps: int = 0
+    finetune_device: str = "cpu"
     # An nn.Module built by the caller (mobilize.export): used instead of loading model_ref,
     # which then only names it in metadata.json. Typed loosely so config needs no torch.
     module: object | None = None
@@ -156,6 +184,25 @@ class ExportConfig:
         if self.debug_quant and Target.INT8 not in self.targets:
             raise UsageError("--debug-quant reports the int8 error per layer of tflite-int8",
                              hint="add --target tflite-int8")
+        if self.finetune_steps < 0:
+            raise UsageError(f"--finetune {self.finetune_steps}: steps cannot be negative",
+                             hint="e.g. --finetune 200 (0: no fine-tuning)")
+        if self.finetune_device not in FINETUNE_DEVICES:
+            raise UsageError(f"--finetune-device {self.finetune_device!r} is not one of "
+                             f"{', '.join(FINETUNE_DEVICES)}", hint="e.g. --finetune-device cpu")
+        if self.finetune_steps and self.targets != (Target.INT8,):
+            others = ", ".join(t.value for t in self.targets if t is not Target.INT8)
+            raise UsageError(
+                f"--finetune tunes the weights for tflite-int8's rounding, and every target "
+                f"of an export is converted from the same weights: {others or 'no target'} "
+                "would be the fine-tuned model, not yours",
+                hint="export --target tflite-int8 alone with --finetune, the other targets "
+                "in a second export without it")
+
+    def passes_for(self, target: Target) -> tuple[str, ...]:
+        """The ONNX passes of this target's graph."""
+        exact = dict(self.target_passes)
+        return exact[target] if target in exact else passes_for(target, self.onnx_passes)
 
     def quant_config(self, target: Target) -> QuantConfig:
         return QuantConfig(target=target, io=self.io, calib_samples=self.calib_samples,

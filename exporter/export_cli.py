@@ -20,6 +20,7 @@ from mobilize.exporter.config import (
     DEFAULT_ONNX_PASSES,
     DEFAULT_OPSET,
     DEFAULT_VERIFY_SAMPLES,
+    FINETUNE_DEVICES,
     CalibSource,
     ExportConfig,
     Int8Ranges,
@@ -86,6 +87,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--debug-quant", action="store_true",
                         help="with tflite-int8: per-layer int8 error, worst first, printed and "
                         "written to metadata.json (quant_debug)")
+    parser.add_argument("--finetune", type=int, default=0, metavar="STEPS",
+                        help="with tflite-int8 alone: STEPS of quantization-aware fine-tuning "
+                        "towards the model's own fp32 output on the calibration samples before "
+                        "converting (weights written to finetuned.pt; verification still "
+                        "against the original model; Ctrl-C keeps the best state)")
+    parser.add_argument("--finetune-device", choices=FINETUNE_DEVICES, default="cpu",
+                        help="torch device of --finetune (default cpu)")
     parser.add_argument("--calib-dir", action="append", type=CalibSource.parse, default=[],
                         metavar="[INPUT=]PATH", help="calibration images (folder of png/jpg) or "
                         ".npy/.npz arrays; INPUT=PATH once per input of a multi-input model "
@@ -102,7 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {','.join(DEFAULT_ONNX_PASSES)}; known: "
                         f"{', '.join(REWRITE_PASSES)})")
     parser.add_argument("--min-psnr", type=float, metavar="DB",
-                        help="exit non-zero (6) when any target's PSNR vs PyTorch is below DB")
+                        help="exit 6 when any target's worst-image PSNR vs PyTorch (on the "
+                        "held-out images) is below DB")
     add_json_option(parser, "metadata.json's content (artifacts, verification, failures)")
     parser.set_defaults(handler=run)
 
@@ -132,6 +141,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         min_psnr=args.min_psnr,
         int8_ranges=Int8Ranges(args.int8_ranges),
         debug_quant=args.debug_quant,
+        finetune_steps=args.finetune,
+        finetune_device=args.finetune_device,
     )
 
 

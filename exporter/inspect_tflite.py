@@ -8,7 +8,7 @@ not fold the graph into DELEGATE nodes before we look at it.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,14 @@ class GraphReport:
     transposes_between_convs: int
     inputs: tuple[TensorInfo, ...]  # by position (forward()'s order), signature names
     outputs: tuple[TensorInfo, ...]
+    # LiteRT's default CPU delegate (XNNPACK) on this host: how many partitions it takes, and
+    # the ops it leaves to LiteRT's own kernels (each one cuts the delegated graph)
+    delegate_partitions: int | None = None
+    outside_delegate: dict[str, int] = field(default_factory=dict)
+
+    def delegate_json(self) -> dict[str, Any]:
+        return {"name": "XNNPACK", "partitions": self.delegate_partitions,
+                "ops_outside": dict(self.outside_delegate)}
 
 
 def tensor_info(name: str, detail: dict[str, Any]) -> TensorInfo:
@@ -81,6 +89,7 @@ def inspect_graph(content: bytes) -> GraphReport:
                if t is not None):
             outs = [tensors[i]["name"] for i in op["outputs"] if i in tensors]
             float_ops.append(f"{op['op_name']}#{op['index']} -> {', '.join(outs)}")
+    partitions, outside = delegate_coverage(content)
     return GraphReport(
         op_histogram=dict(Counter(op["op_name"] for op in ops).most_common()),
         float_ops=tuple(float_ops),
@@ -88,7 +97,36 @@ def inspect_graph(content: bytes) -> GraphReport:
         transposes_between_convs=_transposes_between_convs(ops),
         inputs=inputs,
         outputs=outputs,
+        delegate_partitions=partitions,
+        outside_delegate=outside,
     )
+
+
+def delegate_coverage(content: bytes) -> tuple[int, dict[str, int]]:
+    """(partitions, {op: count} left outside) of LiteRT's default delegate (XNNPACK): the
+    interpreter with default delegates replaces each partition by one DELEGATE node whose
+    inputs and outputs bound the ops it took; every other op runs in LiteRT's own kernels.
+    XNNPACK has, for one, no int8 RELU, PRELU, MINIMUM or RSQRT, and no MIRROR_PAD or
+    RESIZE_NEAREST_NEIGHBOR at all (docs/benchmarks.md, "Graphs per target")."""
+    interpreter = _interpreter(content, delegates=True)
+    interpreter.allocate_tensors()  # delegates are applied here
+    ops = interpreter._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    producer = {int(t): op for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
+    covered: set[int] = set()
+    for delegate in delegates:
+        bounds = {int(t) for t in delegate["inputs"]}
+        stack = [int(t) for t in delegate["outputs"]]
+        while stack:
+            tensor = stack.pop()
+            op = producer.get(tensor)
+            if tensor in bounds or op is None or op["index"] in covered:
+                continue
+            covered.add(op["index"])
+            stack += [int(t) for t in op["inputs"] if int(t) >= 0]
+    outside = Counter(op["op_name"] for op in ops
+                      if op["op_name"] != "DELEGATE" and op["index"] not in covered)
+    return len(delegates), dict(outside.most_common())
 
 
 def _by_position(signature: dict[str, dict[str, Any]],

@@ -12,7 +12,7 @@ import torch
 
 from mobilize.errors import ConversionError
 from mobilize.exporter.model_loader import LoadedModel, example_inputs
-from mobilize.exporter.onnx_rewrites import apply_passes
+from mobilize.exporter.onnx_rewrites import apply_passes_reporting
 
 
 @dataclass(frozen=True)
@@ -59,20 +59,36 @@ def export_onnx(loaded: LoadedModel, path: Path, opset: int) -> OnnxArtifact:
 
 
 def clean_onnx(source: OnnxArtifact, path: Path, passes: tuple[str, ...]) -> OnnxArtifact:
+    """onnxsim, then the passes: one graph (the pipeline makes one per target's pass list)."""
+    model, simplified = simplify_onnx(source)
+    return rewrite_onnx(model, path, passes, source.opset, simplified)
+
+
+def simplify_onnx(source: OnnxArtifact) -> tuple[onnx.ModelProto, bool]:
+    """(model, simplified): onnxsim's constant folding and simplification, or the plain graph
+    when onnxsim fails."""
     from onnxsim import simplify
 
     model = onnx.load(str(source.path))
-    simplified = False
     try:
         candidate, ok = simplify(model)
         if ok:
-            model, simplified = candidate, True
+            return candidate, True
     except Exception:  # noqa: BLE001 - onnxsim is an optimisation; keep the plain graph
-        simplified = False
-    model = apply_passes(model, passes)
-    onnx.save(model, str(path))
-    artifact = _artifact(path, model, source.opset)
-    return OnnxArtifact(**{**artifact.__dict__, "rewrites": passes, "simplified": simplified})
+        pass
+    return model, False
+
+
+def rewrite_onnx(model: onnx.ModelProto, path: Path, passes: tuple[str, ...], opset: int,
+                 simplified: bool) -> OnnxArtifact:
+    """A copy of `model` through `passes`, saved at `path`; `rewrites` lists only the passes
+    that changed the graph."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    copy, applied = apply_passes_reporting(copy, passes)
+    onnx.save(copy, str(path))
+    artifact = _artifact(path, copy, opset)
+    return OnnxArtifact(**{**artifact.__dict__, "rewrites": applied, "simplified": simplified})
 
 
 def _artifact(path: Path, model: onnx.ModelProto, opset: int) -> OnnxArtifact:

@@ -28,8 +28,15 @@ scale).
 `nearest_upsample_as_depth_to_space` follows from the same fact: XNNPACK has no
 RESIZE_NEAREST_NEIGHBOR either. As CONCATENATION + DEPTH_TO_SPACE (exact: each 2x2 block
 repeats its pixel) tiny_style runs in one delegate partition instead of three, 15% faster.
-Not a default pass: the converter has no 16x8 kernel for DEPTH_TO_SPACE, so it would cost
-every upsampling net its tflite-int16x8.
+The converter has no 16x8 kernel for DEPTH_TO_SPACE, so it goes to every target but
+tflite-int16x8 (each target converts its own graph: config.PASS_TARGETS), as does
+`pixel_shuffle_as_depth_to_space`: torch's PixelShuffle is DepthToSpace in CRD order, which
+onnx2tf writes as RESHAPE/TRANSPOSE/RESHAPE; with the producing conv's output channels
+reordered it is DCR, one DEPTH_TO_SPACE (ESPCN 128x128 int8 3.4 -> 2.1 ms).
+`prelu_as_leaky_relu` is int8's PReLU: XNNPACK has no int8 PRELU and no int8 RELU, so PRELU
+and `prelu_as_relu`'s form each cut the delegated int8 graph (Real-ESRGAN compact: 18
+partitions, int8 slower than fp32); LEAKY_RELU, MUL and ADD all run in it. The float targets
+keep PRELU, `prelu_as_relu` is int16x8's (docs/benchmarks.md, "Graphs per target").
 """
 
 from __future__ import annotations
@@ -66,33 +73,77 @@ def _rewrite_nodes(model: onnx.ModelProto, rewrite: NodeRewrite) -> onnx.ModelPr
     graph = model.graph
     constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     new_nodes: list[onnx.NodeProto] = []
+    changed = False
     for node in graph.node:
         replacement = rewrite(node, graph, constants)
         new_nodes.extend([node] if replacement is None else replacement)
+        changed = changed or replacement is not None
+    if not changed:
+        return model
     del graph.node[:]
     graph.node.extend(new_nodes)
+    return _drop_unused_initializers(model)
+
+
+def _drop_unused_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Initializers no node reads any more (a rewritten PReLU's slope, a Resize's scales)."""
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    used |= {o.name for o in graph.output} | {i.name for i in graph.input}
+    for index in reversed(range(len(graph.initializer))):
+        if graph.initializer[index].name not in used:
+            del graph.initializer[index]
     return model
 
 
 def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
     """PRelu(x, a) -> LeakyRelu(x, a) for one shared slope, else Relu(x) + a * (x - Relu(x))."""
-    return _rewrite_nodes(model, _prelu_as_relu)
+    return _rewrite_nodes(model, lambda n, g, c: _prelu_rewrite(n, g, c, leaky=False))
 
 
-def _prelu_as_relu(node: onnx.NodeProto, graph: onnx.GraphProto,
-                   constants: dict[str, np.ndarray]) -> list[onnx.NodeProto] | None:
+# Base slopes of prelu_as_leaky_relu: XNNPACK (ai-edge-litert 2.3.0) left an int8 LEAKY_RELU
+# with slope 0.004 or 0 outside the delegate and took 0.01 to 0.9.
+LEAKY_SLOPES = (0.05, 0.95)
+
+
+def prelu_as_leaky_relu(model: onnx.ModelProto) -> onnx.ModelProto:
+    """PRelu(x, a) -> LeakyRelu(x, a) for one shared slope, else, with s the median slope
+    (clipped to LEAKY_SLOPES):
+    p * LeakyRelu(x, s) + q * x, p = (1 - a) / (1 - s), q = (a - s) / (1 - s) per channel
+    (x > 0: p + q = 1; x < 0: p * s + q = a). Every op of it has an int8 kernel in XNNPACK;
+    int8 PRELU and RELU have none, so either way each PReLU cut the delegated graph."""
+    return _rewrite_nodes(model, lambda n, g, c: _prelu_rewrite(n, g, c, leaky=True))
+
+
+def _prelu_rewrite(node: onnx.NodeProto, graph: onnx.GraphProto,
+                   constants: dict[str, np.ndarray], leaky: bool,
+                   ) -> list[onnx.NodeProto] | None:
     if node.op_type != "PRelu" or node.input[1] not in constants:
         return None  # a slope computed at run time stays a PRelu
     x, slope, out = node.input[0], constants[node.input[1]], node.output[0]
-    if slope.size == 1:
-        return [helper.make_node("LeakyRelu", [x], [out], alpha=float(slope.flat[0]),
-                                 name=node.name)]
-    p = (node.name or out).replace("/", "_") + "_as_relu"
+    shared = float(slope.flat[0])
+    if np.all(slope == shared) and (not leaky or LEAKY_SLOPES[0] <= shared <= 1.0):
+        # one slope for every channel (for int8 one that XNNPACK's LEAKY_RELU takes)
+        return [helper.make_node("LeakyRelu", [x], [out], alpha=shared, name=node.name)]
+    p = (node.name or out).replace("/", "_") + ("_as_leaky" if leaky else "_as_relu")
+    if not leaky:
+        return [
+            helper.make_node("Relu", [x], [f"{p}_positive"]),
+            helper.make_node("Sub", [x, f"{p}_positive"], [f"{p}_negative"]),
+            helper.make_node("Mul", [f"{p}_negative", node.input[1]], [f"{p}_leak"]),
+            helper.make_node("Add", [f"{p}_positive", f"{p}_leak"], [out]),
+        ]
+    # any base slope s < 1 is exact: the median, kept where XNNPACK's int8 LEAKY_RELU runs
+    base = float(np.clip(np.median(slope), *LEAKY_SLOPES))
+    for name, factor in (("p", (1.0 - slope) / (1.0 - base)),
+                         ("q", (slope - base) / (1.0 - base))):
+        graph.initializer.append(numpy_helper.from_array(factor.astype(slope.dtype),
+                                                         f"{p}_{name}"))
     return [
-        helper.make_node("Relu", [x], [f"{p}_positive"]),
-        helper.make_node("Sub", [x, f"{p}_positive"], [f"{p}_negative"]),
-        helper.make_node("Mul", [f"{p}_negative", node.input[1]], [f"{p}_leak"]),
-        helper.make_node("Add", [f"{p}_positive", f"{p}_leak"], [out]),
+        helper.make_node("LeakyRelu", [x], [f"{p}_base"], alpha=base),
+        helper.make_node("Mul", [f"{p}_base", f"{p}_p"], [f"{p}_scaled"]),
+        helper.make_node("Mul", [x, f"{p}_q"], [f"{p}_linear"]),
+        helper.make_node("Add", [f"{p}_scaled", f"{p}_linear"], [out]),
     ]
 
 
@@ -170,6 +221,44 @@ def _edge_slice(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], source: str
     return name
 
 
+def pixel_shuffle_as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProto:
+    """DepthToSpace(CRD) fed by a Conv alone (torch's PixelShuffle) -> the Conv's output
+    channels reordered to DCR, then DepthToSpace(DCR). onnx2tf writes CRD as RESHAPE,
+    TRANSPOSE, RESHAPE (a 6-D layout shuffle) and DCR as one DEPTH_TO_SPACE. Exact."""
+    model = constants_to_initializers(model)
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    outputs = {o.name for o in graph.output}
+    initializers = {init.name: init for init in graph.initializer}
+    for node in graph.node:
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "DepthToSpace" or attributes.get("mode", b"DCR") != b"CRD":
+            continue
+        conv = producers.get(node.input[0])
+        if (conv is None or conv.op_type != "Conv" or consumers.get(node.input[0]) != 1
+                or node.input[0] in outputs
+                or any(a.name == "group" and a.i != 1 for a in conv.attribute)
+                or not all(name in initializers for name in conv.input[1:])
+                or any(consumers.get(name, 0) != 1 for name in conv.input[1:])):
+            continue
+        block = int(attributes["blocksize"])
+        weight = numpy_helper.to_array(initializers[conv.input[1]])
+        channels = weight.shape[0] // (block * block)
+        # DCR channel (i * block + j) * C + c reads CRD channel c * block * block + i * block + j
+        order = np.arange(weight.shape[0]).reshape(channels, block * block).T.reshape(-1)
+        for name in conv.input[1:]:
+            array = numpy_helper.to_array(initializers[name])
+            initializers[name].CopyFrom(numpy_helper.from_array(array[order], name))
+        for attribute in node.attribute:
+            if attribute.name == "mode":
+                attribute.s = b"DCR"
+    return model
+
+
 def nearest_upsample_as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProto:
     """Resize(nearest, integer factor k on H and W, torch's asymmetric/floor) -> Concat of
     k*k copies along C, then DepthToSpace(k, DCR): every output block repeats its pixel, as
@@ -214,17 +303,30 @@ REWRITE_PASSES: dict[str, RewritePass] = {
     "div_by_sqrt_as_rsqrt": div_by_sqrt_as_rsqrt,  # before sqrt_as_rsqrt
     "sqrt_as_rsqrt": sqrt_as_rsqrt,
     "prelu_as_relu": prelu_as_relu,
+    "prelu_as_leaky_relu": prelu_as_leaky_relu,
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_upsample_as_depth_to_space": nearest_upsample_as_depth_to_space,
+    "pixel_shuffle_as_depth_to_space": pixel_shuffle_as_depth_to_space,
 }
 
 
 def apply_passes(model: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
+    return apply_passes_reporting(model, names)[0]
+
+
+def apply_passes_reporting(model: onnx.ModelProto, names: tuple[str, ...],
+                           ) -> tuple[onnx.ModelProto, tuple[str, ...]]:
+    """(model, the passes that changed it): a pass that found nothing to rewrite is left out
+    of the list, so metadata.json names only what was done."""
+    applied = []
     for name in names:
         rewrite = REWRITE_PASSES.get(name)
         if rewrite is None:
             raise UsageError(f"unknown ONNX rewrite {name!r}",
                              hint=f"known rewrites: {', '.join(REWRITE_PASSES)}")
+        before = model.SerializeToString(deterministic=True)
         model = rewrite(model)
+        if model.SerializeToString(deterministic=True) != before:
+            applied.append(name)
     onnx.checker.check_model(model)
-    return model
+    return model, tuple(applied)

@@ -2,8 +2,8 @@
 
     1 load model        -> LoadedModel
     2 PyTorch -> ONNX   -> OnnxArtifact
-    3 clean ONNX        -> OnnxArtifact (onnxsim + rewrites)
-    4 onnx2tf           -> SavedModelArtifact (float, NHWC)
+    3 clean ONNX        -> GraphPlan (onnxsim, then each target's rewrites; target_graphs.py)
+    4 onnx2tf           -> GraphPlan with a SavedModelArtifact (float, NHWC) per distinct graph
     5 representative data -> RepresentativeData (calibration + held-out verification)
     6 convert + verify, per target -> TargetResult
     7 write             -> ExportResult (files, metadata.json; atomic)
@@ -17,24 +17,32 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from mobilize.contract import files as artifacts
-from mobilize.contract.metadata import input_spec_to_json, value_range_to_json, write_metadata
 from mobilize.errors import ConversionError, QualityGateError
+from mobilize.exporter import preflight
 from mobilize.exporter.calibration import RepresentativeData, build_representative_data
-from mobilize.exporter.config import ExportConfig, Int8Ranges, Layout, Target
+from mobilize.exporter.config import ExportConfig, Int8Ranges, Target
+from mobilize.exporter.export_metadata import build_metadata, write_graphs
+from mobilize.exporter.finetune import Finetuned, finetune_stage
 from mobilize.exporter.inspect_tflite import GraphReport, inspect_graph
 from mobilize.exporter.model_loader import LoadedModel, load_model
 from mobilize.exporter.native_logs import quiet_native_stderr
-from mobilize.exporter.onnx_export import OnnxArtifact, clean_onnx, export_onnx
+from mobilize.exporter.onnx_export import export_onnx
+from mobilize.exporter.output_range import measure, range_warnings
 from mobilize.exporter.quant_debug import LayerQuantError, debug_quantization
-from mobilize.exporter.quant_debug import to_json as quant_debug_json
-from mobilize.exporter.saved_model import SavedModelArtifact, onnx_to_saved_model
+from mobilize.exporter.saved_model import SavedModelArtifact
+from mobilize.exporter.target_graphs import (
+    GraphPlan,
+    convert_graphs,
+    onnx2tf_line,
+    plan_graphs,
+    rewrites_line,
+)
 from mobilize.exporter.tflite_convert import (
     RangeReport,
     TfliteArtifact,
@@ -136,6 +144,7 @@ def run_export(config: ExportConfig, progress: ProgressListener | None = None,
 
 def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResult:
     seconds: dict[str, float] = {}
+    preflight.check_out_dir(config.out_dir)  # bad input fails here, not after the conversion
     with tempfile.TemporaryDirectory(prefix="mobilize-export-") as work_text:
         work = Path(work_text)
         with _stage(progress, 1, "load model") as stage:
@@ -146,19 +155,24 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
             stage.detail = ", ".join(f"{s.name} {'x'.join(map(str, s.shape))} [{s.value_range}]"
                                      for s in loaded.inputs)
         seconds["load"] = stage.seconds
+        preflight.check_calibration(loaded.inputs, config)  # before ONNX and onnx2tf
+        # --finetune: the files come from the fine-tuned student; `loaded` (the user's model)
+        # stays the reference every target is verified against
+        finetuned = finetune_stage(config, loaded, progress)
+        if finetuned is not None:
+            seconds["finetune"] = finetuned.report.seconds
         with _stage(progress, 2, "PyTorch -> ONNX") as stage:
-            raw_onnx = export_onnx(loaded, work / "raw.onnx", config.opset)
+            raw_onnx = export_onnx(finetuned.exported(loaded) if finetuned else loaded,
+                                   work / "raw.onnx", config.opset)
             stage.detail = f"opset {raw_onnx.opset}, {len(raw_onnx.op_types)} op types"
         seconds["onnx"] = stage.seconds
         with _stage(progress, 3, "clean ONNX (fold, simplify, rewrite)") as stage:
-            onnx = clean_onnx(raw_onnx, work / "model.onnx", config.onnx_passes)
-            stage.detail = f"onnxsim {'ok' if onnx.simplified else 'skipped'}, " \
-                           f"rewrites: {', '.join(onnx.rewrites) or 'none'}"
+            plan = plan_graphs(raw_onnx, config, work)
+            stage.detail = rewrites_line(plan)
         seconds["clean"] = stage.seconds
         with _stage(progress, 4, "onnx2tf -> float SavedModel") as stage:
-            saved = onnx_to_saved_model(onnx, work / "saved_model")
-            stage.detail = ", ".join(f"{k} {'x'.join(map(str, v))}"
-                                     for k, v in saved.input_shapes.items())
+            plan = convert_graphs(plan, work)
+            stage.detail = onnx2tf_line(plan)
         seconds["onnx2tf"] = stage.seconds
         with _stage(progress, 5, "representative data") as stage:
             calibrating = any(t.needs_calibration for t in config.targets)
@@ -169,13 +183,19 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
                             f"{data.verification.count} held-out samples")
             for warning in data.calibration.warnings:
                 progress.warn(warning)
+            # before any int8 figure: is the declared output range the model's?
+            warnings = range_warnings(measure(torch_outputs(
+                loaded.module, data.calibration, loaded.inputs, loaded.output_names)),
+                loaded.output_range)
+            for warning in warnings:
+                progress.warn(warning)
         seconds["data"] = stage.seconds
         results = []
         reference = torch_outputs(loaded.module, data.verification, loaded.inputs,
                                   loaded.output_names)
         with _stage(progress, 6, "convert + verify") as stage:
             for target in config.targets:
-                result = _convert_target(config, target, loaded, saved, data, reference, work)
+                result = _convert_target(config, target, loaded, plan, data, reference, work)
                 results.append(result)
                 progress.stage_finished(6, f"  {target.value}", result.seconds,
                                         _summary(result))
@@ -187,15 +207,22 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
             raise ConversionError(listing if len(results) > 1 else first.error or "failed",
                                   hint=first.hint)
         with _stage(progress, 7, "write outputs") as stage:
-            result = _write_outputs(config, loaded, onnx, data, results, work, seconds)
+            result = _write_outputs(config, loaded, plan, data, results, work, seconds,
+                                    finetuned, warnings)
             stage.detail = str(result.metadata_path)
     return result
 
 
 def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
-                    saved: SavedModelArtifact, data: RepresentativeData,
+                    plan: GraphPlan, data: RepresentativeData,
                     reference: dict[str, np.ndarray], work: Path) -> TargetResult:
     start = time.perf_counter()
+    graph_of_target = plan.graph_of(target)
+    if graph_of_target.saved is None:  # onnx2tf failed on this target's own graph
+        assert graph_of_target.error is not None
+        return TargetResult(target=target, seconds=0.0, error=graph_of_target.error.message,
+                            hint=graph_of_target.error.hint)
+    saved: SavedModelArtifact = graph_of_target.saved
     quant = config.quant_config(target)
     calibration, validation = data.calibration, None
     if target is Target.INT8 and config.int8_ranges is Int8Ranges.AUTO:
@@ -301,89 +328,28 @@ def _summary(result: TargetResult) -> str:
     ranges = result.ranges
     if ranges is not None and ranges.mode is not Int8Ranges.MINMAX:
         integer += f", ranges {ranges.chosen} ({ranges.mode.value})"
-    return f"{result.size_bytes / 1024:.1f} KiB, PSNR {psnr:.1f} dB, {integer}"
+    return f"{result.size_bytes / 1024:.1f} KiB, worst PSNR {psnr:.1f} dB, {integer}"
 
 
-def _write_outputs(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact,
+def _write_outputs(config: ExportConfig, loaded: LoadedModel, plan: GraphPlan,
                    data: RepresentativeData, results: list[TargetResult], work: Path,
-                   seconds: dict[str, float]) -> ExportResult:
+                   seconds: dict[str, float], finetuned: Finetuned | None = None,
+                   warnings: tuple[str, ...] = ()) -> ExportResult:
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    onnx_content = onnx.path.read_bytes()
-    artifacts.atomic_write_bytes(out / "model.onnx", onnx_content)
+    write_graphs(plan, out)
     for result in results:
         for name in (result.file, result.strip):
             if name:
                 artifacts.atomic_write_bytes(out / name, (work / "out" / name).read_bytes())
-    metadata = build_metadata(config, loaded, onnx, artifacts.sha256_bytes(onnx_content),
-                              data, results, seconds)
-    metadata_path = write_metadata(out, metadata)  # last: it vouches for the rest
+    metadata = build_metadata(config, loaded, plan, data, results, seconds, warnings)
+    if finetuned is not None:  # finetuned.pt: the weights the files were converted from
+        metadata["finetune"] = finetuned.write(out)
+    metadata_path = preflight.replace_metadata(out, metadata)  # last; drops stale files
     return ExportResult(out_dir=out, metadata_path=metadata_path, onnx_path=out / "model.onnx",
-                        targets=tuple(results), warnings=data.calibration.warnings,
+                        targets=tuple(results),
+                        warnings=data.calibration.warnings + warnings,
                         stage_seconds=dict(seconds))
-
-
-def build_metadata(config: ExportConfig, loaded: LoadedModel, onnx: OnnxArtifact,
-                   onnx_sha256: str, data: RepresentativeData, results: list[TargetResult],
-                   seconds: dict[str, float]) -> dict[str, Any]:
-    return {
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source_model": {"ref": loaded.source, "kind": loaded.kind, "weights": loaded.weights},
-        "inputs": [input_spec_to_json(spec) for spec in loaded.inputs],
-        "output_names": list(loaded.output_names),
-        "output_range": value_range_to_json(loaded.output_range),
-        "onnx": {"file": "model.onnx", "sha256": onnx_sha256, "opset": onnx.opset,
-                 "simplified": onnx.simplified, "rewrites": list(onnx.rewrites),
-                 "op_types": list(onnx.op_types)},
-        "calibration": {"source": data.calibration.source, "count": data.calibration.count,
-                        "requested": config.calib_samples,
-                        "warnings": list(data.calibration.warnings)}
-        if any(t.needs_calibration for t in config.targets) else None,
-        "verification_source": {"source": data.verification.source,
-                                "count": data.verification.count},
-        "tool_versions": artifacts.tool_versions(),
-        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "min_psnr_db": config.min_psnr,
-        "artifacts": [_artifact_json(r, loaded) for r in results if r.ok],
-        "failed": [{"target": r.target.value, "error": r.error, "hint": r.hint}
-                   for r in results if not r.ok],
-    }
-
-
-def _artifact_json(result: TargetResult, loaded: LoadedModel) -> dict[str, Any]:
-    assert result.graph is not None and result.verification is not None
-    verification = result.verification
-    layouts = {**verification.input_layouts, **verification.output_layouts}
-
-    def tensors(infos: tuple[Any, ...]) -> list[dict[str, Any]]:
-        return [{**info.to_json(), "layout": layouts.get(info.name, Layout.OTHER).value}
-                for info in infos]
-
-    image_layouts = {layouts[s.name].value for s in loaded.inputs if s.name in layouts}
-    return {
-        "target": result.target.value,
-        "file": result.file,
-        "sha256": result.sha256,
-        "size_bytes": result.size_bytes,
-        "io": result.io,
-        "layout": image_layouts.pop() if len(image_layouts) == 1 else "mixed",
-        "inputs": tensors(result.graph.inputs),
-        "outputs": tensors(result.graph.outputs),
-        "export_seconds": round(result.seconds, 3),
-        "verification": verification.to_json(),
-        "graph": {"op_histogram": result.graph.op_histogram,
-                  "fully_integer": result.graph.fully_integer,
-                  "float_ops": list(result.graph.float_ops),
-                  "transposes_between_convs": result.graph.transposes_between_convs},
-        "strip": result.strip,
-        "warnings": list(result.warnings),
-        **({"int8_ranges": {**result.ranges.to_json(),
-                            "calibration_samples": result.calibration_count,
-                            "validation_samples": result.validation_count}}
-           if result.ranges is not None else {}),
-        **({"quant_debug": quant_debug_json(result.quant_debug)}
-           if result.quant_debug is not None else {}),
-    }
 
 
 def _capped(result: ExportResult, min_psnr: float) -> str:

@@ -124,7 +124,11 @@ def test_uint8_io_and_min_psnr_gate(tmp_path, capsys):
     assert {t["dtype"] for t in artifact["inputs"] + artifact["outputs"]} == {"uint8"}
     assert artifact["graph"]["fully_integer"]
     assert metadata["min_psnr_db"] == 99
-    psnr = artifact["verification"]["worst_psnr_db"]
+    verification = artifact["verification"]
+    psnr = verification["worst_image_psnr_db"]  # what --min-psnr gates on
+    assert verification["gate"] == "worst_image_psnr_db"
+    assert psnr == min(verification["outputs"][0]["image_psnr_db"]) <= verification["psnr_db"]
+    assert "worst" in stdout and "pooled" in stdout  # both named in the table's header
     code, _, _ = _export([ESPCN, *ESPCN_ARGS, "--target", "tflite-int8", "--io", "uint8",
                           "--min-psnr", f"{psnr - 1:.1f}", "--out", str(out)], capsys)
     assert code == 0

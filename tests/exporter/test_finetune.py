@@ -1,0 +1,116 @@
+"""`--finetune STEPS`: quantization-aware fine-tuning before a tflite-int8 export (issue 15).
+
+The .tflite and model.onnx come from the fine-tuned student; verification compares against
+the user's original model; finetuned.pt and metadata.json say what was done."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mobilize.cli import main
+from mobilize.contract.specs import InputSpec
+from mobilize.errors import UsageError
+from mobilize.exporter.calibration import build_representative_data
+from mobilize.exporter.config import ExportConfig, Target
+from mobilize.exporter.fake_quant import QuantInstanceNorm, insert_fake_quant
+from mobilize.exporter.finetune import FINETUNED_FILE
+from mobilize.exporter.pipeline import run_export
+from mobilize.exporter.verify import verify
+from tests.exporter.families import FAMILIES, MINUS_ONE_ONE
+
+FAMILIES_FILE = Path(__file__).with_name("families.py")
+SIZE = 32
+SHAPE = (1, 3, SIZE, SIZE)
+INPUTS = (InputSpec("image", SHAPE, MINUS_ONE_ONE),)
+
+
+def _config(out: Path, **overrides: object) -> ExportConfig:
+    settings: dict[str, object] = dict(
+        model_ref=f"{FAMILIES_FILE}:build_cyclegan", out_dir=out, targets=(Target.INT8,),
+        input_shapes=(SHAPE,), input_ranges=(MINUS_ONE_ONE,), input_names=("image",),
+        output_range=MINUS_ONE_ONE, calib_samples=8, verify_samples=2)
+    settings.update(overrides)
+    return ExportConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_fake_quant_is_exact_until_rounding_and_strips_back():
+    model = FAMILIES["cyclegan"].build()
+    reference = copy.deepcopy(model)
+    x = torch.rand(2, *SHAPE[1:]) * 2 - 1
+    quantized = insert_fake_quant(model, (x[:1],), [(-1.0, 1.0)])
+    assert any(isinstance(m, QuantInstanceNorm) for m in model.modules())
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference(x), atol=1e-5)  # rounding starts off
+        quantized.calibrate(iter([(x,)]))
+        quantized.set_rounding(True)
+        assert not torch.allclose(model(x), reference(x), atol=1e-3)
+    plain = quantized.strip()
+    assert not any(isinstance(m, QuantInstanceNorm) for m in plain.modules())
+    assert plain.state_dict().keys() == reference.state_dict().keys()
+    with torch.no_grad():
+        assert torch.equal(plain(x), reference(x))
+
+
+def test_finetune_needs_tflite_int8_alone(tmp_path, capsys):
+    for targets in ((Target.FP32,), (Target.INT8, Target.FP16)):
+        with pytest.raises(UsageError, match="--finetune tunes the weights for tflite-int8"):
+            _config(tmp_path, targets=targets, finetune_steps=5)
+    with pytest.raises(UsageError, match="cannot be negative"):
+        _config(tmp_path, finetune_steps=-1)
+    with pytest.raises(UsageError, match="--finetune-device"):
+        _config(tmp_path, finetune_steps=5, finetune_device="tpu")
+    code = main(["export", f"{FAMILIES_FILE}:build_cyclegan", "--target", "tflite-fp32",
+                 "--finetune", "5", "--out", str(tmp_path / "cli")])
+    assert code == 2
+    assert "tflite-fp32 would be the fine-tuned model" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+
+
+@pytest.mark.slow
+def test_finetune_export_verifies_against_the_original_model(tmp_path):
+    original = FAMILIES["cyclegan"].build()
+    untouched = copy.deepcopy(original.state_dict())
+    config = _config(tmp_path / "out", module=original, finetune_steps=30)
+    result = run_export(config)
+    metadata = json.loads(result.metadata_path.read_text())
+
+    tuned = metadata["finetune"]
+    assert tuned["steps"] == 30 and tuned["steps_run"] == 30 and not tuned["interrupted"]
+    assert tuned["seconds"] > 0 and tuned["final_loss"] is not None
+    assert tuned["validation_snr_db"]["before"] is not None
+    assert tuned["validation_snr_db"]["after"] >= tuned["validation_snr_db"]["before"]
+    assert tuned["train_samples"] + tuned["validation_samples"] == 8
+    assert "original" in tuned["verified_against"]
+    weights = result.out_dir / FINETUNED_FILE
+    assert tuned["file"] == FINETUNED_FILE and weights.is_file()
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == tuned["sha256"]
+
+    # the user's model is left as it was: same modules, same weights
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in original.modules())
+    assert all(torch.equal(untouched[k], v) for k, v in original.state_dict().items())
+
+    # the figures are those of the int8 file against the ORIGINAL model
+    artifact = metadata["artifacts"][0]
+    content = (result.out_dir / artifact["file"]).read_bytes()
+    data = build_representative_data(INPUTS, (), 8, 2)
+    figures, _, _ = verify(original, content, data.verification, INPUTS,
+                           ("output",), MINUS_ONE_ONE)
+    reported = artifact["verification"]["outputs"][0]
+    assert reported["snr_db"] == pytest.approx(figures.outputs[0].snr_db, abs=1e-6)
+    assert reported["psnr_db"] == pytest.approx(figures.outputs[0].psnr_db, abs=1e-6)
+
+    student = FAMILIES["cyclegan"].build()
+    student.load_state_dict(torch.load(weights, weights_only=True))  # the factory's own keys
+    if tuned["best_step"] > 0:  # the student moved: against it the figures differ
+        assert any(not torch.equal(untouched[k], v) for k, v in student.state_dict().items())
+        against_student, _, _ = verify(student, content, data.verification,
+                                       INPUTS, ("output",), MINUS_ONE_ONE)
+        assert against_student.outputs[0].snr_db != pytest.approx(reported["snr_db"],
+                                                                 abs=1e-6)
