@@ -1,0 +1,287 @@
+"""`mobilize export --finetune STEPS`: int8 SNR before and after quantization-aware fine-tuning.
+
+    python benchmarks/finetune_int8.py [--size 64] [--steps 200 500] [--train-steps 200]
+        [--families cyclegan_resnet johnson_transformer] [--write docs/benchmarks.md]
+
+For each family of tests/exporter/unseen_families.py (random seeded weights, and with
+--train-steps N also trained N Adam steps on models/' photo -> cartoon task, cached under
+out/finetune_int8/), one tflite-int8 export with the defaults and one per --steps value with
+`finetune_steps`: the int8 file's SNR against the ORIGINAL fp32 model on the held-out photos
+(what `mobilize export` reports), the fine-tuning's own validation SNR (fake-quantized
+PyTorch on calibration samples held out of training), its wall and CPU seconds.
+Random weights get only the first --steps value. --equalize 0 200 (on the trained weights
+when there are any): also the exact per-channel rescaling of each convolution feeding an
+InstanceNorm (`equalize_before_instance_norm`), alone and followed by fine-tuning.
+With --write the table replaces this script's own section of the given markdown file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mobilize.contract.specs import ValueRange  # noqa: E402
+from mobilize.exporter.config import ExportConfig, Target  # noqa: E402
+from mobilize.exporter.pipeline import run_export  # noqa: E402
+from tests.exporter.unseen_families import FAMILIES  # noqa: E402
+
+SECTION = "## int8 with quantization-aware fine-tuning (`--finetune`, issue 15)"
+UNSEEN_FILE = REPO / "tests" / "exporter" / "unseen_families.py"
+CACHE = REPO / "out" / "finetune_int8"
+TRAIN_SEED = 20261201
+
+
+def train_family(name: str, steps: int, size: int, batch: int = 4,
+                 lr: float = 2e-3) -> Path:
+    """FAMILIES[name] trained `steps` Adam steps (L1, one-cycle) on photo -> cartoon crops;
+    the state_dict's path (cached: the same arguments train once)."""
+    import torch
+    import torch.nn.functional as F
+
+    from mobilize.models import data, stylize
+
+    path = CACHE / f"{name}_{size}_trained{steps}.pt"
+    if path.exists():
+        return path
+    family = FAMILIES[name]
+    low, high = family.input_range
+    torch.manual_seed(TRAIN_SEED)
+    rng = np.random.default_rng(TRAIN_SEED)
+    pairs = data.training_pyramid(stylize.cartoon)
+    net = family.build(size).train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
+    start = time.perf_counter()
+    for step in range(steps):
+        photos, targets = data.random_crops(pairs, rng, batch, size)
+        assert targets is not None
+        inputs = torch.from_numpy(photos) * (high - low) + low
+        wanted = torch.from_numpy(targets) * (high - low) + low
+        loss = F.l1_loss(net(inputs), wanted) / (high - low)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0 or step == steps - 1:
+            print(f"train {name} step {step + 1}/{steps} L1 {loss.item():.4f} "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    torch.save(net.eval().state_dict(), path)
+    return path
+
+
+def equalize_before_instance_norm(model, samples: np.ndarray) -> int:
+    """Exact up to eps: each conv feeding an InstanceNorm2d alone gets its output channels
+    centred (bias minus the channel's mean over the samples: InstanceNorm subtracts it
+    anyway) and scaled to the channels' geometric-mean spatial std (weight and bias times
+    s_c: InstanceNorm divides it out), so the conv output's one int8 scale serves every
+    channel alike. In place; returns how many convs were rescaled."""
+    import torch
+    from torch import nn
+
+    from mobilize.exporter.fake_quant import CONVS, _leaf_readers, _trace
+
+    batch = (torch.from_numpy(samples),)
+    calls = _trace(model, batch)
+    readers = _leaf_readers(calls)
+    changed = 0
+    for index, call in enumerate(calls):
+        conv = call.module
+        read_by = readers.get(index, [])
+        if (not isinstance(conv, CONVS) or conv.bias is None or len(read_by) != 1
+                or not isinstance(read_by[0], nn.InstanceNorm2d)):
+            continue
+        out = call.output.double()  # (N, C, H, W) on every sample
+        std = out.std((2, 3)).mean(0).clamp_min(1e-8)
+        mean = out.mean((2, 3)).mean(0)
+        scale = (std.log().mean().exp() / std).clamp(0.1, 10.0)
+        with torch.no_grad():
+            shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
+            conv.weight.mul_(scale.view(shape).to(conv.weight.dtype))
+            conv.bias.sub_(mean.to(conv.bias.dtype)).mul_(scale.to(conv.bias.dtype))
+        changed += 1
+    return changed
+
+
+@dataclass(frozen=True)
+class Row:
+    family: str
+    weights: str
+    steps: int
+    snr_db: float
+    psnr_db: float
+    cap_snr_db: float | None
+    validation_before: float | None
+    validation_after: float | None
+    float_after: float | None
+    best_step: int | None
+    finetune_s: float | None
+    finetune_cpu_s: float | None
+    export_s: float
+
+
+def _original(name: str, size: int, weights: Path | None):
+    import torch
+
+    model = FAMILIES[name].build(size)
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, weights_only=True))
+    return model.eval()
+
+
+def export_once(name: str, size: int, weights: Path | None, steps: int,
+                equalize: bool = False) -> Row:
+    """One tflite-int8 export (fine-tuned `steps` steps); with `equalize` the model is first
+    rescaled by equalize_before_instance_norm on the export's own calibration samples, and
+    the .tflite is verified again against the original model."""
+    from mobilize.contract.specs import InputSpec
+    from mobilize.exporter.calibration import build_representative_data
+    from mobilize.exporter.verify import verify
+
+    family = FAMILIES[name]
+    spec = InputSpec("image", (1, 3, size, size), ValueRange(*family.input_range))
+    module = None
+    if equalize:
+        data = build_representative_data([spec], (), 32, 4)
+        module = _original(name, size, weights)
+        equalize_before_instance_norm(module, data.calibration.arrays["image"])
+    with tempfile.TemporaryDirectory(prefix="finetune-int8-") as out:
+        config = ExportConfig(
+            model_ref=f"{UNSEEN_FILE}:build_{name}", weights=None if equalize else weights,
+            module=module, out_dir=Path(out), targets=(Target.INT8,),
+            input_shapes=(spec.shape,), input_ranges=(spec.value_range,),
+            input_names=("image",), output_range=ValueRange(*family.output_range),
+            finetune_steps=steps)
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run_export(config)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        metadata = json.loads(result.metadata_path.read_text())
+        artifact = metadata["artifacts"][0]
+        content = (result.out_dir / artifact["file"]).read_bytes()
+    output = artifact["verification"]["outputs"][0]
+    snr_db, psnr_db = output["snr_db"], output["psnr_db"]
+    if equalize:  # against the model the user gave, not its rescaled copy
+        data = build_representative_data([spec], (), 32, 4)
+        figures, _, _ = verify(_original(name, size, weights), content, data.verification,
+                               [spec], ("output",), ValueRange(*family.output_range))
+        snr_db, psnr_db = figures.outputs[0].snr_db, figures.outputs[0].psnr_db
+    bound = artifact["verification"].get("input_bound")
+    tuned = metadata.get("finetune")
+    snr = tuned["validation_snr_db"] if tuned else {}
+    finetune_s = tuned["seconds"] if tuned else None
+    # the fine-tuning runs in torch; its share of the process's CPU time, by its wall share
+    finetune_cpu = cpu * finetune_s / wall if finetune_s else None
+    label = ("trained" if weights else "random") + (", equalized" if equalize else "")
+    return Row(name, label, steps, snr_db, psnr_db,
+               bound["outputs"][0]["snr_db"] if bound else None,
+               snr.get("before"), snr.get("after"), snr.get("float_after"),
+               tuned["best_step"] if tuned else None, finetune_s, finetune_cpu, wall)
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
+    lines = [
+        SECTION, "",
+        f"`{command}` ({platform.machine()}, 2 cores shared with other jobs; {seconds:.0f} s "
+        f"in all). tests/exporter/unseen_families.py at {size}x{size}, `mobilize export "
+        "--target tflite-int8` defaults (32 calibration crops, 4 held-out), without and with "
+        "`--finetune STEPS` (Adam, batch 4, MSE to the original model's output, fake "
+        "quantization of exporter/fake_quant.py). int8 SNR: the .tflite against the ORIGINAL "
+        "fp32 model on the held-out photos (what the export reports, pooled over the images). "
+        "Validation SNR: the fake-quantized PyTorch student against the original on the 8 "
+        "calibration crops held out of training, before -> after (best state kept); float: "
+        "the fine-tuned fp32 weights against the original. 'trained': the family trained "
+        "briefly on photo -> cartoon (benchmarks/finetune_int8.py `train_family`). "
+        "'equalized': each convolution feeding an InstanceNorm rescaled per output channel "
+        "(centred, scaled to the channels' geometric-mean std; exact up to eps) before the "
+        "export, int8 SNR against the unscaled original. Fine-tune s: wall seconds of the "
+        "fine-tuning stage (CPU seconds: the process's CPU "
+        "time in the same share).", "",
+        "| family | weights | steps | int8 SNR dB | int8 PSNR dB | input cap SNR dB | "
+        "validation SNR dB (fake quant) | float SNR dB | best step | fine-tune s | "
+        "fine-tune CPU s | export s |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        validation = ("-" if row.validation_before is None else
+                      f"{row.validation_before:.1f} -> {row.validation_after:.1f}")
+        lines.append(
+            f"| {row.family} | {row.weights} | {row.steps} | {_f(row.snr_db)} | "
+            f"{_f(row.psnr_db)} | {_f(row.cap_snr_db)} | {validation} | "
+            f"{_f(row.float_after)} | {row.best_step if row.best_step is not None else '-'} | "
+            f"{_f(row.finetune_s, 0)} | {_f(row.finetune_cpu_s, 0)} | {row.export_s:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this script's own section (from its heading to the next '## ') or append it."""
+    text = path.read_text()
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, nargs="+", default=[200])
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="also the families trained this many steps (0: random only)")
+    parser.add_argument("--random", action=argparse.BooleanOptionalAction, default=True,
+                        help="the random-init families (default on)")
+    parser.add_argument("--families", nargs="+", default=["cyclegan_resnet",
+                                                          "johnson_transformer"])
+    parser.add_argument("--equalize", type=int, nargs="*", default=[], metavar="STEPS",
+                        help="also export the model rescaled by equalize_before_instance_norm "
+                        "(exact up to eps), fine-tuned each of STEPS (0: not)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--write", type=Path, help="markdown file whose section to replace")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    command = "python benchmarks/finetune_int8.py " + " ".join(argv if argv is not None
+                                                               else sys.argv[1:])
+    start = time.perf_counter()
+    rows = []
+    for name in args.families:
+        variants: list[Path | None] = [None] if args.random else []
+        if args.train_steps:
+            variants.append(train_family(name, args.train_steps, args.size))
+        for weights in variants:
+            # random weights: only the first --steps (they gain nothing; CPU time is short)
+            for steps in [0, *(args.steps if weights else args.steps[:1])]:
+                row = export_once(name, args.size, weights, steps)
+                rows.append(row)
+                print(row, flush=True)
+            for steps in args.equalize if weights or not args.train_steps else []:
+                row = export_once(name, args.size, weights, steps, equalize=True)
+                rows.append(row)
+                print(row, flush=True)
+    section = markdown(rows, command.strip(), args.size, time.perf_counter() - start)
+    print(section)
+    if args.write:
+        write_section(args.write, section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
