@@ -351,25 +351,46 @@ def test_outdated_app_is_updated_from_the_given_apk(tmp_path, key, db, tiny_tfli
 
 @pytest.mark.slow
 def test_two_bench_processes_racing_for_one_device(emu, key, db, tmp_path, tiny_tflite) -> None:
+    """Both processes find the device taken (the test holds its lock, so the race does not
+    hang on how fast two interpreters start on a busy machine), both say they wait; once it
+    is free one benches and the other waits again for it: their runs never overlap."""
     import subprocess
     import sys
 
+    from mobilize.device.lock import device_lock
+
     outputs = [tmp_path / "p1.json", tmp_path / "p2.json"]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "mobilize.cli",
-             *bench_args(tiny_tflite, emu, key, db, "--runs", "20", "--json", str(out))],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for out in outputs
-    ]
-    results = [process.communicate(timeout=300) for process in processes]
-    assert [process.returncode for process in processes] == [0, 0], results
+    with device_lock(emu.serial, 5.0):
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "mobilize.cli",
+                 *bench_args(tiny_tflite, emu, key, db, "--runs", "20", "--json", str(out))],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for out in outputs
+        ]
+        waiting = [threading.Event() for _ in processes]
+        errors: list[list[str]] = [[] for _ in processes]
+
+        def read_stderr(index: int) -> None:
+            for line in processes[index].stderr:
+                errors[index].append(line)
+                if "waiting for another benchmark" in line:
+                    waiting[index].set()
+
+        readers = [threading.Thread(target=read_stderr, args=(i,)) for i in range(2)]
+        for reader in readers:
+            reader.start()
+        both_waited = all(event.wait(180) for event in waiting)
+    stdouts = [process.communicate(timeout=300)[0] for process in processes]
+    for reader in readers:
+        reader.join(60)
+    assert both_waited, errors
+    assert [process.returncode for process in processes] == [0, 0], (stdouts, errors)
     windows = sorted(
         (run["result"]["started_at"], run["result"]["finished_at"])
         for out in outputs for run in json.loads(out.read_text())["runs"]
     )
     assert windows[0][1] <= windows[1][0]
-    assert any("waiting for another benchmark" in err for _, err in results)
 
 
 def test_export_folder_benches_each_target_or_the_chosen_one(emu, key, db, tmp_path,
