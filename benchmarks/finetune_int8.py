@@ -9,9 +9,10 @@ out/finetune_int8/), one tflite-int8 export with the defaults and one per --step
 `finetune_steps`: the int8 file's SNR against the ORIGINAL fp32 model on the held-out photos
 (what `mobilize export` reports), the fine-tuning's own validation SNR (fake-quantized
 PyTorch on calibration samples held out of training), its wall and CPU seconds.
-Random weights get only the first --steps value. --equalize 0 200 (on the trained weights
-when there are any): also the exact per-channel rescaling of each convolution feeding an
-InstanceNorm (`equalize_before_instance_norm`), alone and followed by fine-tuning.
+Random weights get only the first --steps value. `--finetune` first rescales each
+convolution feeding an InstanceNorm per output channel (exact up to eps); --equalize-only
+exports that rescaling alone, --without-equalize 200 fine-tunes without it (on the trained
+weights when there are any).
 With --write the table replaces this script's own section of the given markdown file.
 """
 
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mobilize.contract.specs import ValueRange  # noqa: E402
+from mobilize.exporter import finetune  # noqa: E402
 from mobilize.exporter.config import ExportConfig, Target  # noqa: E402
 from mobilize.exporter.pipeline import run_export  # noqa: E402
 from tests.exporter.unseen_families import FAMILIES  # noqa: E402
@@ -82,36 +84,13 @@ def train_family(name: str, steps: int, size: int, batch: int = 4,
 
 
 def equalize_before_instance_norm(model, samples: np.ndarray) -> int:
-    """Exact up to eps: each conv feeding an InstanceNorm2d alone gets its output channels
-    centred (bias minus the channel's mean over the samples: InstanceNorm subtracts it
-    anyway) and scaled to the channels' geometric-mean spatial std (weight and bias times
-    s_c: InstanceNorm divides it out), so the conv output's one int8 scale serves every
-    channel alike. In place; returns how many convs were rescaled."""
+    """exporter/fake_quant.py's rescaling (what --finetune applies first), on `samples`."""
     import torch
-    from torch import nn
 
-    from mobilize.exporter.fake_quant import CONVS, _leaf_readers, _trace
+    from mobilize.exporter.fake_quant import equalize_before_instance_norm as equalize
 
-    batch = (torch.from_numpy(samples),)
-    calls = _trace(model, batch)
-    readers = _leaf_readers(calls)
-    changed = 0
-    for index, call in enumerate(calls):
-        conv = call.module
-        read_by = readers.get(index, [])
-        if (not isinstance(conv, CONVS) or conv.bias is None or len(read_by) != 1
-                or not isinstance(read_by[0], nn.InstanceNorm2d)):
-            continue
-        out = call.output.double()  # (N, C, H, W) on every sample
-        std = out.std((2, 3)).mean(0).clamp_min(1e-8)
-        mean = out.mean((2, 3)).mean(0)
-        scale = (std.log().mean().exp() / std).clamp(0.1, 10.0)
-        with torch.no_grad():
-            shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
-            conv.weight.mul_(scale.view(shape).to(conv.weight.dtype))
-            conv.bias.sub_(mean.to(conv.bias.dtype)).mul_(scale.to(conv.bias.dtype))
-        changed += 1
-    return changed
+    return equalize(model, [(torch.from_numpy(samples[i:i + 4]),)
+                            for i in range(0, len(samples), 4)])
 
 
 @dataclass(frozen=True)
@@ -141,7 +120,7 @@ def _original(name: str, size: int, weights: Path | None):
 
 
 def export_once(name: str, size: int, weights: Path | None, steps: int,
-                equalize: bool = False) -> Row:
+                equalize: bool = False, finetune_equalizes: bool = True) -> Row:
     """One tflite-int8 export (fine-tuned `steps` steps); with `equalize` the model is first
     rescaled by equalize_before_instance_norm on the export's own calibration samples, and
     the .tflite is verified again against the original model."""
@@ -164,7 +143,11 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
             input_names=("image",), output_range=ValueRange(*family.output_range),
             finetune_steps=steps)
         wall, cpu = time.perf_counter(), time.process_time()
-        result = run_export(config)
+        finetune.EQUALIZE = finetune_equalizes  # the ablation: fine-tuning without it
+        try:
+            result = run_export(config)
+        finally:
+            finetune.EQUALIZE = True
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         metadata = json.loads(result.metadata_path.read_text())
         artifact = metadata["artifacts"][0]
@@ -182,7 +165,8 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
     finetune_s = tuned["seconds"] if tuned else None
     # the fine-tuning runs in torch; its share of the process's CPU time, by its wall share
     finetune_cpu = cpu * finetune_s / wall if finetune_s else None
-    label = ("trained" if weights else "random") + (", equalized" if equalize else "")
+    label = ("trained" if weights else "random") + (", equalized" if equalize else "") + (
+        "" if finetune_equalizes or not steps else ", fine-tuned without equalization")
     return Row(name, label, steps, snr_db, psnr_db,
                bound["outputs"][0]["snr_db"] if bound else None,
                snr.get("before"), snr.get("after"), snr.get("float_after"),
@@ -206,9 +190,11 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
         "calibration crops held out of training, before -> after (best state kept); float: "
         "the fine-tuned fp32 weights against the original. 'trained': the family trained "
         "briefly on photo -> cartoon (benchmarks/finetune_int8.py `train_family`). "
-        "'equalized': each convolution feeding an InstanceNorm rescaled per output channel "
-        "(centred, scaled to the channels' geometric-mean std; exact up to eps) before the "
-        "export, int8 SNR against the unscaled original. Fine-tune s: wall seconds of the "
+        "`--finetune` first rescales each convolution feeding an InstanceNorm per output "
+        "channel (centred, scaled to the channels' geometric-mean std; exact up to eps, "
+        "exporter/fake_quant.py `equalize_before_instance_norm`); 'equalized': that "
+        "rescaling alone, no fine-tuning, int8 SNR against the unscaled original; 'without "
+        "equalization': fine-tuning alone. Fine-tune s: wall seconds of the "
         "fine-tuning stage (CPU seconds: the process's CPU "
         "time in the same share).", "",
         "| family | weights | steps | int8 SNR dB | int8 PSNR dB | input cap SNR dB | "
@@ -249,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the random-init families (default on)")
     parser.add_argument("--families", nargs="+", default=["cyclegan_resnet",
                                                           "johnson_transformer"])
-    parser.add_argument("--equalize", type=int, nargs="*", default=[], metavar="STEPS",
-                        help="also export the model rescaled by equalize_before_instance_norm "
-                        "(exact up to eps), fine-tuned each of STEPS (0: not)")
+    parser.add_argument("--without-equalize", type=int, nargs="*", default=[],
+                        metavar="STEPS", help="also fine-tune STEPS without the per-channel "
+                        "rescaling --finetune applies first (the ablation)")
+    parser.add_argument("--equalize-only", action="store_true",
+                        help="also export the model rescaled, not fine-tuned")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args(argv)
@@ -272,8 +260,13 @@ def main(argv: list[str] | None = None) -> int:
                 row = export_once(name, args.size, weights, steps)
                 rows.append(row)
                 print(row, flush=True)
-            for steps in args.equalize if weights or not args.train_steps else []:
-                row = export_once(name, args.size, weights, steps, equalize=True)
+            extra = weights is not None or not args.train_steps
+            for steps in args.without_equalize if extra else []:
+                row = export_once(name, args.size, weights, steps, finetune_equalizes=False)
+                rows.append(row)
+                print(row, flush=True)
+            if args.equalize_only and extra:
+                row = export_once(name, args.size, weights, 0, equalize=True)
                 rows.append(row)
                 print(row, flush=True)
     section = markdown(rows, command.strip(), args.size, time.perf_counter() - start)

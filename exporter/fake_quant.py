@@ -415,6 +415,42 @@ def _place_output_quants(quantized: FakeQuantModel, example: Sequence[torch.Tens
         quantized.handles.append(module.register_forward_hook(_output_hook(quantizer)))
 
 
+@torch.no_grad()
+def equalize_before_instance_norm(model: nn.Module,
+                                  batches: Sequence[Sequence[torch.Tensor]]) -> int:
+    """Rescale, in place, each convolution whose output an InstanceNorm2d alone reads:
+    its output channels centred (bias minus the channel's mean over the batches: the norm
+    subtracts it anyway) and scaled to the channels' geometric-mean spatial std (weight
+    and bias times s_c, within [0.1, 10]: the norm divides it out), so the conv output's
+    one int8 scale serves every channel alike. Exact in float up to the norm's eps; a
+    functional reader of the conv output (`norm(y) + y`) is not seen here, so callers
+    check the output. Returns how many convolutions were rescaled."""
+    stds: dict[int, list[torch.Tensor]] = {}
+    means: dict[int, list[torch.Tensor]] = {}
+    convs: dict[int, nn.Module] = {}
+    for batch in batches:
+        calls = _trace(model, batch)
+        readers = _leaf_readers(calls)
+        for index, call in enumerate(calls):
+            conv, out = call.module, call.output
+            read_by = readers.get(index, [])
+            if (not isinstance(conv, CONVS) or conv.bias is None or out is None
+                    or conv.groups != 1 or len(read_by) != 1
+                    or not isinstance(read_by[0], nn.InstanceNorm2d)):
+                continue
+            convs[id(conv)] = conv
+            stds.setdefault(id(conv), []).append(out.double().std((2, 3)))
+            means.setdefault(id(conv), []).append(out.double().mean((2, 3)))
+    for key, conv in convs.items():
+        std = torch.cat(stds[key]).mean(0).clamp_min(1e-8)
+        mean = torch.cat(means[key]).mean(0)
+        scale = (std.log().mean().exp() / std).clamp(0.1, 10.0)
+        shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
+        conv.weight.mul_(scale.view(shape).to(conv.weight.dtype))
+        conv.bias.sub_(mean.to(conv.bias.dtype)).mul_(scale.to(conv.bias.dtype))
+    return len(convs)
+
+
 def insert_fake_quant(model: nn.Module, example: Sequence[torch.Tensor],
                       input_ranges: Sequence[tuple[float, float] | None]) -> FakeQuantModel:
     """Fake-quantize `model` in place; `example` is one batch of inputs for the trace, and

@@ -19,7 +19,11 @@ from mobilize.contract.specs import InputSpec
 from mobilize.errors import UsageError
 from mobilize.exporter.calibration import build_representative_data
 from mobilize.exporter.config import ExportConfig, Target
-from mobilize.exporter.fake_quant import QuantInstanceNorm, insert_fake_quant
+from mobilize.exporter.fake_quant import (
+    QuantInstanceNorm,
+    equalize_before_instance_norm,
+    insert_fake_quant,
+)
 from mobilize.exporter.finetune import FINETUNED_FILE
 from mobilize.exporter.pipeline import run_export
 from mobilize.exporter.verify import verify
@@ -58,6 +62,17 @@ def test_fake_quant_is_exact_until_rounding_and_strips_back():
         assert torch.equal(plain(x), reference(x))
 
 
+def test_equalize_before_instance_norm_keeps_the_output():
+    model = FAMILIES["johnson"].build()  # affine and plain InstanceNorms, a residual sum
+    reference = copy.deepcopy(model)
+    x = torch.rand(4, *SHAPE[1:]) * 2 - 1
+    assert equalize_before_instance_norm(model, [(x[:2],), (x[2:],)]) == 4
+    assert not torch.equal(model.down[0][1].weight, reference.down[0][1].weight)
+    with torch.no_grad():
+        want, got = reference(x), model(x)
+    assert float(((got - want) ** 2).mean() / want.var()) < 1e-5  # > 50 dB SNR
+
+
 def test_finetune_needs_tflite_int8_alone(tmp_path, capsys):
     for targets in ((Target.FP32,), (Target.INT8, Target.FP16)):
         with pytest.raises(UsageError, match="--finetune tunes the weights for tflite-int8"):
@@ -87,7 +102,7 @@ def test_finetune_export_verifies_against_the_original_model(tmp_path):
     assert tuned["validation_snr_db"]["before"] is not None
     assert tuned["validation_snr_db"]["after"] >= tuned["validation_snr_db"]["before"]
     assert tuned["train_samples"] + tuned["validation_samples"] == 8
-    assert "original" in tuned["verified_against"]
+    assert "original" in tuned["verified_against"] and tuned["equalized_convs"] > 0
     weights = result.out_dir / FINETUNED_FILE
     assert tuned["file"] == FINETUNED_FILE and weights.is_file()
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == tuned["sha256"]
