@@ -170,6 +170,9 @@ class ExportConfig:
     # exporter/finetune.py), on this torch device
     finetune_steps: int = 0
     finetune_device: str = "cpu"
+    # An int8 file under 30 dB SNR: also measure tflite-dynamic, fp16 and int16x8 on this
+    # model for the advice (exporter/int8_advice.py); --no-alternatives skips it.
+    int8_alternatives: bool = True
     # An nn.Module built by the caller (mobilize.export): used instead of loading model_ref,
     # which then only names it in metadata.json. Typed loosely so config needs no torch.
     module: object | None = None

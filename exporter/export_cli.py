@@ -92,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "towards the model's own fp32 output on the calibration samples before "
                         "converting (weights written to finetuned.pt; verification still "
                         "against the original model; Ctrl-C keeps the best state)")
+    parser.add_argument("--no-alternatives", dest="int8_alternatives", action="store_false",
+                        help="when tflite-int8 keeps under 30 dB SNR, do not convert and time "
+                        "tflite-dynamic, fp16 and int16x8 on this model for the advice")
     parser.add_argument("--finetune-device", choices=FINETUNE_DEVICES, default="cpu",
                         help="torch device of --finetune (default cpu)")
     parser.add_argument("--calib-dir", action="append", type=CalibSource.parse, default=[],
@@ -143,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         debug_quant=args.debug_quant,
         finetune_steps=args.finetune,
         finetune_device=args.finetune_device,
+        int8_alternatives=args.int8_alternatives,
     )
 
 

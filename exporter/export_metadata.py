@@ -91,6 +91,9 @@ def artifact_json(result: TargetResult, loaded: LoadedModel, plan: GraphPlan) ->
            if result.ranges is not None else {}),
         **({"quant_debug": quant_debug_json(result.quant_debug)}
            if result.quant_debug is not None else {}),
+        # int8 under 30 dB: the targets measured on this model for the advice in `warnings`
+        **({"alternatives_measured": [option.to_json() for option in result.alternatives]}
+           if result.alternatives else {}),
     }
 
 

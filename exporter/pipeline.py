@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,21 +24,23 @@ import numpy as np
 
 from mobilize.contract import files as artifacts
 from mobilize.errors import ConversionError, QualityGateError
-from mobilize.exporter import preflight
+from mobilize.exporter import int8_advice, preflight
 from mobilize.exporter.calibration import RepresentativeData, build_representative_data
 from mobilize.exporter.config import ExportConfig, Int8Ranges, Target
 from mobilize.exporter.export_metadata import build_metadata, write_graphs
 from mobilize.exporter.finetune import Finetuned, finetune_stage
 from mobilize.exporter.inspect_tflite import GraphReport, inspect_graph
+from mobilize.exporter.int8_advice import Option
 from mobilize.exporter.model_loader import LoadedModel, load_model
 from mobilize.exporter.native_logs import quiet_native_stderr
-from mobilize.exporter.onnx_export import export_onnx
+from mobilize.exporter.onnx_export import OnnxArtifact, export_onnx
 from mobilize.exporter.output_range import measure, range_warnings
 from mobilize.exporter.quant_debug import LayerQuantError, debug_quantization
 from mobilize.exporter.saved_model import SavedModelArtifact
 from mobilize.exporter.target_graphs import (
     GraphPlan,
     convert_graphs,
+    extend_plan,
     onnx2tf_line,
     plan_graphs,
     rewrites_line,
@@ -53,10 +55,6 @@ from mobilize.exporter.tflite_convert import (
 from mobilize.exporter.verify import Verification, strip_image, torch_outputs, verify
 
 STAGE_COUNT = 7
-# Issue 7's bar for int8 on architectures the exporter was not tuned on. Nets that normalize
-# each image by its own statistics (InstanceNorm, AdaIN) stayed at 17-23 dB SNR in int8 with
-# every lever tried; int16x8 kept 34-49 dB (docs/benchmarks.md, "int8 levers tried").
-STATISTICS_SNR_DB = 30.0
 
 
 class ProgressListener(Protocol):
@@ -110,6 +108,8 @@ class TargetResult:
     calibration_count: int | None = None  # samples the ranges were taken from
     validation_count: int = 0  # samples split off to choose the range quantile
     quant_debug: tuple[LayerQuantError, ...] | None = None  # worst first (--debug-quant)
+    # tflite-int8 under 30 dB: it and the other targets measured on this model for the advice
+    alternatives: tuple[Option, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -199,6 +199,8 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
                 results.append(result)
                 progress.stage_finished(6, f"  {target.value}", result.seconds,
                                         _summary(result))
+            results = _advise_int8(config, loaded, plan, raw_onnx, data, reference, results,
+                                   work, progress)
             stage.detail = f"{sum(r.ok for r in results)}/{len(results)} targets"
         seconds["convert"] = stage.seconds
         if not any(r.ok for r in results):  # nothing worth writing: leave no file behind
@@ -264,8 +266,7 @@ def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
         size_bytes=len(tflite.content), sha256=artifacts.sha256_bytes(tflite.content),
         io=tflite.io.value if tflite.io else "float", graph=graph,
         verification=verification, strip=strip_file,
-        warnings=_integer_warnings(target, graph)
-        + _statistics_warnings(target, graph, verification),
+        warnings=_integer_warnings(target, graph),
         ranges=tflite.ranges,
         calibration_count=calibration.count if target.needs_calibration else None,
         validation_count=validation.count if validation is not None else 0,
@@ -286,21 +287,52 @@ def _integer_warnings(target: Target, graph: GraphReport) -> tuple[str, ...]:
             "island",)
 
 
-def _statistics_warnings(target: Target, graph: GraphReport,
-                         verification: Verification) -> tuple[str, ...]:
-    """Say why an int8 net with per-image statistics lost its picture, and what keeps it."""
-    if target is not Target.INT8:
-        return ()
-    means, rsqrts = graph.op_histogram.get("MEAN", 0), graph.op_histogram.get("RSQRT", 0)
-    worst = min(output.snr_db for output in verification.outputs)
-    if not (means and rsqrts) or worst >= STATISTICS_SNR_DB:
-        return ()
-    return (f"{target.value} keeps {worst:.1f} dB SNR against PyTorch: the net normalizes "
-            f"each image by its own statistics ({means} MEAN, {rsqrts} RSQRT ops: InstanceNorm "
-            "or AdaIN), and with one int8 scale per tensor the rounding of every layer around "
-            f"them adds up; on such nets no int8 lever tried reached {STATISTICS_SNR_DB:g} dB. "
-            "tflite-int16x8 keeps them (34-49 dB SNR measured) at many times the CPU latency; "
-            "--debug-quant names the layers that lose most",)
+def _advise_int8(config: ExportConfig, loaded: LoadedModel, plan: GraphPlan,
+                 raw_onnx: OnnxArtifact, data: RepresentativeData,
+                 reference: dict[str, np.ndarray], results: list[TargetResult], work: Path,
+                 progress: ProgressListener) -> list[TargetResult]:
+    """A tflite-int8 file under 30 dB SNR gets a warning quoting what the other targets keep
+    on this model, measured now (exporter/int8_advice.py)."""
+    index = next((i for i, r in enumerate(results) if r.target is Target.INT8 and r.ok), None)
+    if index is None:
+        return results
+    int8 = results[index]
+    assert int8.verification is not None and int8.graph is not None
+    if not int8_advice.needs_advice(min(o.snr_db for o in int8.verification.outputs)):
+        return results
+    start = time.perf_counter()
+    made = {r.target: r for r in results}
+    missing = [t for t in int8_advice.ALTERNATIVES if t not in made]
+    measuring = config.int8_alternatives and not config.finetune_steps
+    if measuring and missing:
+        alternatives = work / "alternatives"
+        wider = extend_plan(plan, raw_onnx, config, missing, alternatives)
+        for target in missing:
+            made[target] = _convert_target(config, target, loaded, wider, data, reference,
+                                           alternatives)
+    options = tuple(_option(made[target], work if target in config.targets
+                            else work / "alternatives")
+                    for target in (Target.INT8, *int8_advice.ALTERNATIVES)
+                    if target is Target.INT8 or (measuring and target in made))
+    histogram = int8.graph.op_histogram
+    text = int8_advice.advice(options, histogram.get("MEAN", 0), histogram.get("RSQRT", 0),
+                              config.finetune_steps)
+    if len(options) > 1:
+        progress.stage_finished(6, "  int8 alternatives", time.perf_counter() - start,
+                                "; ".join(f"{o.target.file_suffix} "
+                                          f"{'failed' if o.error else f'{o.snr_db:.1f} dB'}"
+                                          for o in options))
+    results = list(results)
+    results[index] = replace(int8, warnings=(*int8.warnings, text), alternatives=options)
+    return results
+
+
+def _option(result: TargetResult, work: Path) -> Option:
+    if not result.ok or result.verification is None or result.file is None:
+        return Option(result.target, error=result.error or "not converted")
+    return int8_advice.measure(result.target, (work / "out" / result.file).read_bytes(),
+                               min(o.snr_db for o in result.verification.outputs),
+                               result.verification.worst_psnr_db)
 
 
 def _runtime_error(error: Exception, target: Target) -> ConversionError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mobilize.errors import ConversionError
@@ -91,6 +91,29 @@ def convert_graphs(plan: GraphPlan, work: Path) -> GraphPlan:
         assert error is not None
         raise error
     return GraphPlan(graphs=tuple(converted), rewrites=plan.rewrites,
+                     simplified=plan.simplified)
+
+
+def extend_plan(plan: GraphPlan, raw: OnnxArtifact, config: ExportConfig,
+                targets: Sequence[Target], work: Path) -> GraphPlan:
+    """`plan` with `targets` added, each on the graph its passes give: a graph already
+    converted (same content) is shared, a new one gets its own onnx2tf run in `work`."""
+    work.mkdir(parents=True, exist_ok=True)
+    asked = replace(config, targets=tuple(targets), debug_quant=False, finetune_steps=0)
+    extra = plan_graphs(raw, asked, work)
+    graphs, new = list(plan.graphs), []
+    for graph in extra.graphs:
+        same = next((i for i, g in enumerate(graphs) if g.sha256 == graph.sha256), None)
+        if same is None:
+            new.append(graph)
+        else:
+            graphs[same] = replace(graphs[same], targets=graphs[same].targets + graph.targets)
+    if new:
+        try:
+            new = list(convert_graphs(GraphPlan(tuple(new), {}, extra.simplified), work).graphs)
+        except ConversionError as error:  # every new graph failed: their targets say why
+            new = [replace(graph, error=error) for graph in new]
+    return GraphPlan(graphs=tuple(graphs + new), rewrites={**plan.rewrites, **extra.rewrites},
                      simplified=plan.simplified)
 
 
