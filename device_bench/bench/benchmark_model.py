@@ -23,6 +23,9 @@ samples. What it prints and how it maps onto bench_result.schema.json:
 - Its ERROR lines (missing file, bad flatbuffer, `Failed to apply GPU delegate.`,
   `Failed to allocate tensors!`, `Node number N (OP) failed to invoke.`) -> a failure status
   with the tool's own words as the message.
+- The device's shell or linker saying the binary itself could not start (another ABI's ELF,
+  no execute permission, a missing ELF interpreter: benchmark_model_parse.exec_failure) ->
+  no result at all but a device error (cannot_run_error): the model never ran.
 - With --enable_op_profiling=true (`profile_ops`), the "Run Order", "Top by Computation Time"
   and "Summary by node type" tables -> an extra top-level `op_profile` object (the schema
   allows properties it does not name): {"initialization": ..., "regular_runs": ...}, each
@@ -52,6 +55,7 @@ from mobilize.bench.benchmark_model_parse import (
     PROVIDER_NAMES,
     TIMINGS,
     OpProfile,
+    exec_failure,
     gpu_delegate_report,
     line_with,
     parse_op_profile,
@@ -60,7 +64,7 @@ from mobilize.bench.benchmark_model_parse import (
 )
 from mobilize.bench.config import BenchConfig
 from mobilize.device import ops
-from mobilize.device.device import Device
+from mobilize.device.device import Device, ShellResult
 from mobilize.device.errors import AdbError
 
 REMOTE_BINARY = "/data/local/tmp/mobilize_benchmark_model"
@@ -74,6 +78,7 @@ __all__ = [  # with the parsers that moved to benchmark_model_parse, under their
     "REMOTE_BINARY",
     "ProfiledConfig",
     "build_command",
+    "cannot_run_error",
     "classify_failure",
     "gpu_delegate_report",
     "parse_output",
@@ -122,6 +127,15 @@ FAILURE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inference_failed", ("failed to invoke", "Failed to invoke", "Benchmarking failed")),
 )
 
+
+# The name of Google's prebuilt benchmark_model for each Android ABI (tensorflow/lite/tools/
+# benchmark's nightly downloads).
+PREBUILT_NAMES = {
+    "arm64-v8a": "android_aarch64_benchmark_model",
+    "armeabi-v7a": "android_arm_benchmark_model",
+    "x86_64": "android_x86_64_benchmark_model",
+    "x86": "android_x86_benchmark_model",
+}
 
 CONFIG_KEYS = ("delegate", "threads", "warmup_runs", "num_runs", "gpu_precision")
 
@@ -376,6 +390,11 @@ def run_benchmark_model(
         REMOTE_BINARY, model_remote, config, max_secs=timeout, profile_ops=profile_ops
     )
     ran = device.shell(command, timeout)
+    refused = exec_failure(ran.stdout + "\n" + ran.stderr, REMOTE_BINARY, ran.exit_code)
+    if refused is not None:  # the binary never ran: there is no result of the model
+        raise cannot_run_error(
+            refused, abi=info.abi, command=command, ran=ran, serial=device.serial
+        )
     finished = _now()
     after = ops.thermal_status(device)
     text = ran.stdout + ("\n" + ran.stderr if ran.stderr else "")
@@ -394,6 +413,35 @@ def run_benchmark_model(
         ),
         started_at=started,
         finished_at=finished,
+    )
+
+
+def cannot_run_error(
+    shell_line: str,
+    *,
+    abi: str | None,
+    command: str,
+    ran: ShellResult,
+    serial: str | None,
+) -> AdbError:
+    """The device error for a benchmark_model binary the device could not execute (another
+    ABI, a glibc build, no execute permission): the shell's own line, the device's ABI
+    (ro.product.cpu.abi) and what to push instead."""
+    on = f"this device (ABI {abi})" if abi else "this device"
+    built_for = abi or "the device's ABI (`adb shell getprop ro.product.cpu.abi`)"
+    message = f"the benchmark_model binary could not run on {on}: {shell_line}"
+    output = (ran.stdout + "\n" + ran.stderr).strip()
+    prebuilt = f" (Google's prebuilt one: {PREBUILT_NAMES[abi]})" if abi in PREBUILT_NAMES else ""
+    return AdbError(
+        message,
+        command=command,
+        serial=serial,
+        exit_code=ran.exit_code,
+        # The output adds to the message only where it holds more than the quoted line.
+        stdout=ran.stdout if output != shell_line else "",
+        stderr=ran.stderr if output != shell_line else "",
+        hint=f"push a benchmark_model built for Android on {built_for}{prebuilt} with "
+        "--binary PATH, or use the bundled app runner (--runner app, the default)",
     )
 
 

@@ -44,6 +44,50 @@ _NOT_EXECUTED = re.compile(
 )
 ERROR_PREFIX = re.compile(r"^(?:ERROR|E\b|FATAL|F\b)[:/ ]\s*")
 
+# How Android's /system/bin/sh (mksh) and its linker say that a program could not start,
+# after "NAME: " (mksh: "/system/bin/sh: NAME: ..."): wrong ELF class or machine ("not
+# executable: 64-bit ELF file"; exit 1 up to mksh R59c, 126 later), no execute permission
+# or a noexec mount ("can't execute: Permission denied", 126), no such file
+# ("inaccessible or not found", 127), and an ELF interpreter the device lacks (a glibc or
+# other-ABI build: "No such file or directory", 126). Source: exec.c of
+# https://github.com/MirBSD/mksh (tag mksh-R59c, and its 2024 change 756ab469).
+_EXEC_REFUSALS = (
+    r"not executable: .*",
+    r"can't execute: .*",
+    r"cannot execute.*",
+    r"inaccessible or not found",
+    r"not found",
+    r"No such file or directory",
+    r"Exec format error",
+    r"Permission denied",
+)
+EXIT_CANNOT_EXECUTE = 126  # POSIX: found but could not be executed
+EXIT_NOT_FOUND = 127  # POSIX: no such command
+# The tool's first line: it printed it, so it ran.
+STARTED = "STARTING!"
+
+
+def exec_failure(text: str, binary: str, exit_code: int | None = None) -> str | None:
+    """The device's line saying `binary` itself could not be executed, else None.
+
+    Read from the shell's message naming the binary (the path as run or its file name) or
+    the linker's "CANNOT LINK EXECUTABLE", wherever the exit code got lost; an exit code of
+    126 or 127 with nothing from the tool stands for such a line too (the last one printed,
+    or a note of the code where it printed nothing).
+    """
+    name = re.escape(binary.rpartition("/")[2])
+    shell = re.compile(rf"(?:^|[\s:])(?:\S*/)?{name}: (?:{'|'.join(_EXEC_REFUSALS)})\s*$")
+    linker = re.compile(rf"CANNOT LINK EXECUTABLE \"(?:\S*/)?{name}\"")
+    for line in text.splitlines():
+        stripped = line.strip()
+        if shell.search(stripped) or linker.search(stripped):
+            return stripped
+    if exit_code in (EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND) and STARTED not in text:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else f"(no output; exit code {exit_code})"
+    return None
+
+
 def stat_lines(text: str) -> list[dict[str, float]]:
     """The `count=N first=.. curr=.. min=.. max=.. avg=.. std=..` lines, in order."""
     stats = []
