@@ -209,7 +209,8 @@ def wait_for_result(
                 raise AppError(
                     f"the benchmark app crashed during run {run_id}; logcat:\n{crash}",
                     hint="the excerpt shows why; out of memory or a delegate bug are common — "
-                    "try --delegate cpu or fewer threads",
+                    "try fewer --threads or a smaller input, and on a GPU or NNAPI run "
+                    "--delegate cpu",
                     serial=device.serial,
                 )
         deadline.sleep(poll_s)
@@ -344,12 +345,13 @@ def remove_run_files(
 
 def end_run(
     device: Device, run_id: str, remote_model: str, limit: ops.Limit, *, app: bool = True
-) -> None:
+) -> bool:
     """However a run ended: the app stopped (it must not go on measuring, nor write after
-    its files are gone), then its files removed. Never raises."""
+    its files are gone), then its files removed. Never raises; False when the device did
+    not answer the removal (the pushed model then stays for the next session to find)."""
     if app:
         stop_app(device, limit)
-    remove_run_files(device, [run_id] if app else [], [remote_model], limit)
+    return remove_run_files(device, [run_id] if app else [], [remote_model], limit)
 
 
 def clean_leftovers(device: Device, limit: ops.Limit, announce: Announce) -> None:

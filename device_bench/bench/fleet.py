@@ -110,6 +110,11 @@ def raise_device_errors(outcomes: Sequence[DeviceOutcome], announce: Announce = 
     failed = [outcome for outcome in outcomes if outcome.error is not None]
     if not failed:
         return
+    for outcome in failed:  # a run cut off has no result: say so, and what was kept
+        error = outcome.error
+        if isinstance(error, DeviceError):
+            error.hint = f"{error.hint.rstrip('.')}. {_stored_note(outcome)}" if error.hint \
+                else _stored_note(outcome)
     if len(failed) == 1 and len(outcomes) == 1:
         raise failed[0].error  # type: ignore[misc]
     for outcome in failed:
@@ -121,6 +126,14 @@ def raise_device_errors(outcomes: Sequence[DeviceOutcome], announce: Announce = 
         + ", ".join(outcome.serial for outcome in failed),
         hint="the errors above say why; runs that finished on other devices were saved",
     )
+
+
+def _stored_note(outcome: DeviceOutcome) -> str:
+    kept = len(outcome.records)
+    if not kept:
+        return "Nothing was stored for this device: no run finished"
+    return (f"The {kept} run(s) that finished before it were stored; the one cut off has no "
+            "result and was not")
 
 
 def raise_failed_runs(records: Sequence[dict[str, Any]]) -> None:

@@ -170,7 +170,12 @@ class BenchSession:
                 result = self._run_benchmark_model(run_id, remote_model, config, deadline)
                 meminfo = MemInfo(None, None, None, None)
         finally:
-            end_run(self.device, run_id, remote_model, deadline.grace(), app=app)
+            if not end_run(self.device, run_id, remote_model, deadline.grace(), app=app):
+                self.announce(
+                    f"[{self.serial}] could not remove run {run_id}'s files from the device "
+                    f"(it did not answer): {remote_model} stays until the next bench on this "
+                    "device removes it"
+                )
         wrap_up = deadline.grace()
         battery_after = ops.battery(self.device, wrap_up).temperature_c
         thermal_after = ops.thermal_status(self.device, wrap_up)

@@ -377,11 +377,24 @@ def _translate(error: BaseException, serial: str, command: str, timeout: float) 
         | adb_exc.UsbWriteFailedError,
     ):
         return DeviceLostError(
-            f"lost the connection to the device: {type(error).__name__}: {error}",
+            f"lost the connection to the device: {_connection_reason(error)}",
             hint="check the cable or network and run again (--retries N retries a lost push)",
             serial=serial,
         )
     return DeviceError(f"device call failed: {type(error).__name__}: {error}", serial=serial)
+
+
+def _connection_reason(error: BaseException) -> str:
+    """What went wrong in words, not the Python exception's class name."""
+    reasons = {ConnectionResetError: "the device reset the connection",
+               ConnectionAbortedError: "the connection was aborted",
+               BrokenPipeError: "the device closed the connection while we were sending",
+               ConnectionRefusedError: "the device refused the connection"}
+    plain = next((text for kind, text in reasons.items() if isinstance(error, kind)), None)
+    detail = str(error).strip()
+    if plain:
+        return f"{plain} ({detail})" if detail and detail not in plain else plain
+    return detail or "the connection ended without a reason"
 
 
 # --------------------------------------------------------------------------- stock adb

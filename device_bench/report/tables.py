@@ -192,7 +192,7 @@ def _compact_runs_table(records: Sequence[dict[str, Any]], title: str) -> Table:
         stats = latency.get("stats") or {}
         table.add_row(
             escape(record["model_name"]),
-            _ran_on(result["delegate"]),
+            _ran_on(result["delegate"], result["status"]),
             format_ms(stats.get("p50")),
             format_ms(stats.get("p90")),
             format_ms(latency.get("init")),
@@ -260,8 +260,11 @@ def _status(status: str, wrap: bool = False) -> str:
     return f"[red]{escape(status.replace('_', ' ') if wrap else status)}[/]"
 
 
-def _ran_on(delegate: dict[str, Any]) -> str:
-    """`cpu → xnnpack`; a request that did not take the graph ran on the CPU, and says so."""
+def _ran_on(delegate: dict[str, Any], status: str = "ok") -> str:
+    """`cpu → xnnpack`; a request that did not take the graph ran on the CPU, and says so;
+    a run that failed ran on nothing (`cpu → -`)."""
+    if status != "ok" and not delegate.get("applied"):
+        return escape(f"{delegate['requested']} → -")
     if delegate.get("applied"):
         return escape(f"{delegate['requested']} → {delegate.get('name') or '-'}")
     return f"{escape(delegate['requested'])} → cpu [yellow]not applied[/]"

@@ -217,6 +217,8 @@ def test_device_lost_mid_push_without_retries(emu, key, db, tiny_tflite, capsys)
     code, _, err = run_cli(capsys, *bench_args(tiny_tflite, emu, key, db))
     assert code == EXIT_DEVICE_ERROR
     assert "lost the connection" in err and "--retries" in err
+    assert "Error:" not in err  # words, not the Python exception's class name
+    assert "Nothing was stored for this device: no run finished" in err
     assert stored_runs(db) == []  # nothing recorded as a success
 
 
@@ -234,6 +236,7 @@ def test_app_crash_shows_the_logcat_excerpt(emu, key, db, tiny_tflite, capsys) -
     code, _, err = run_cli(capsys, *bench_args(tiny_tflite, emu, key, db))
     assert code == EXIT_DEVICE_ERROR
     assert "crashed" in err and "FATAL EXCEPTION" in err
+    assert "Nothing was stored for this device: no run finished" in err
     assert stored_runs(db) == []
     assert work_dir_files(emu) == []
 

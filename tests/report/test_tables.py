@@ -99,6 +99,13 @@ def test_compact_bench_table_says_a_gpu_request_ran_on_the_cpu() -> None:
     assert "cpu → xnnpack" in text
 
 
+def test_a_run_that_failed_ran_on_nothing() -> None:
+    runs = three_runs()
+    runs[1]["result"]["delegate"] = {"requested": "cpu", "applied": False, "name": None}
+    text = render(runs_table(runs), 120)
+    assert "cpu → -" in text and "cpu → cpu" not in text
+
+
 @pytest.mark.parametrize("width", [80, 100])
 def test_several_devices_get_a_table_each_with_the_serial_in_its_title(width: int) -> None:
     runs = three_runs(LONG_SERIAL) + three_runs(USB_SERIAL)
