@@ -173,8 +173,8 @@ class BenchSession:
             if not end_run(self.device, run_id, remote_model, deadline.grace(), app=app):
                 self.announce(
                     f"[{self.serial}] could not remove run {run_id}'s files from the device "
-                    f"(it did not answer): {remote_model} stays until the next bench on this "
-                    "device removes it"
+                    f"(it did not answer); what is left of {remote_model} the next bench on "
+                    "this device removes"
                 )
         wrap_up = deadline.grace()
         battery_after = ops.battery(self.device, wrap_up).temperature_c

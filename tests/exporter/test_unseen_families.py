@@ -56,3 +56,25 @@ def test_unseen_family_exports_to_fp32_and_full_integer_int8(name: str, tmp_path
         assert [t["name"] for t in artifact["inputs"]] == list(family.input_names)
     ranges = int8["int8_ranges"]["rmse_by_candidate"]
     assert ranges[int8["int8_ranges"]["chosen"]] <= ranges["minmax"]
+    _check_advice(int8)
+
+
+def _check_advice(int8: dict) -> None:
+    """Under 30 dB the warning quotes this model's own figures, and the target it names
+    keeps 30 dB here and is the fastest that does."""
+    snr = min(o["snr_db"] for o in int8["verification"]["outputs"])
+    measured = int8.get("alternatives_measured", [])
+    if snr >= 30:
+        assert measured == []
+        return
+    [told] = [w for w in int8["warnings"] if "Measured on this model in this run" in w]
+    working = [o for o in measured if o["error"] is None]
+    lines = {line.split()[0]: line for line in told.splitlines()[1:] if line.startswith("    ")}
+    for option in working:  # metadata keeps 2 decimals, the warning 1
+        quoted = float(lines[option["target"]].split()[1])
+        assert abs(quoted - option["snr_db"]) <= 0.051, (option, told)
+    keeping = sorted((o for o in working[1:] if o["snr_db"] >= 30), key=lambda o: o["cpu_ms"])
+    if keeping:
+        assert f"--target {keeping[0]['target']}" in told
+    else:
+        assert "None of them reaches 30 dB" in told
