@@ -24,21 +24,22 @@ samples. What it prints and how it maps onto bench_result.schema.json:
   `Failed to allocate tensors!`, `Node number N (OP) failed to invoke.`) -> a failure status
   with the tool's own words as the message.
 - The device's shell or linker saying the binary itself could not start (another ABI's ELF,
-  no execute permission, a missing ELF interpreter: benchmark_model_parse.exec_failure) ->
-  no result at all but a device error (cannot_run_error): the model never ran.
+  no execute permission, a missing ELF interpreter: benchmark_model_exec.exec_failure) ->
+  no result at all but a device error (benchmark_model_exec.cannot_run_error): the model
+  never ran.
 - With --enable_op_profiling=true (`profile_ops`), the "Run Order", "Top by Computation Time"
   and "Summary by node type" tables -> an extra top-level `op_profile` object (the schema
   allows properties it does not name): {"initialization": ..., "regular_runs": ...}, each
-  OpProfileSection as a dict (benchmark_model_parse.OpProfile.as_dict). Absent without them.
+  OpProfileSection as a dict (benchmark_model_profile.OpProfile.as_dict). Absent without them.
 
-The pure parsing lives in benchmark_model_parse.py; this module builds the command line,
-assembles the result and runs the tool on a device.
+The pure parsing lives in benchmark_model_parse.py (the op-profiling tables in
+benchmark_model_profile.py, a binary that could not start in benchmark_model_exec.py);
+this module builds the command line, assembles the result and runs the tool on a device.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shlex
 import uuid
 from collections.abc import Mapping
@@ -48,94 +49,29 @@ from typing import Any
 
 from mobilize.bench import app_contract
 from mobilize.bench import benchmark_model_parse as bmp
+from mobilize.bench.benchmark_model_exec import cannot_run_error, exec_failure
 from mobilize.bench.benchmark_model_parse import (
     DELEGATE_KERNEL_NAMES,
-    ERROR_PREFIX,
-    NUMBER,
-    PROVIDER_NAMES,
-    TIMINGS,
-    OpProfile,
-    exec_failure,
-    gpu_delegate_report,
-    line_with,
-    parse_op_profile,
+    classify_failure,
     runtime_version,
-    unsupported_ops,
 )
+from mobilize.bench.benchmark_model_profile import OpProfile, parse_op_profile
 from mobilize.bench.config import BenchConfig
 from mobilize.device import ops
-from mobilize.device.device import Device, ShellResult
+from mobilize.device.device import Device
 from mobilize.device.errors import AdbError
 
 REMOTE_BINARY = "/data/local/tmp/mobilize_benchmark_model"
 PUSH_TIMEOUT_S = 120.0
 RUNTIME_NAME = "tflite-benchmark_model"
 
-__all__ = [  # with the parsers that moved to benchmark_model_parse, under their old names
-    "DELEGATE_KERNEL_NAMES",
-    "FAILURE_MARKERS",
-    "PROVIDER_NAMES",
+__all__ = [
     "REMOTE_BINARY",
     "ProfiledConfig",
     "build_command",
-    "cannot_run_error",
-    "classify_failure",
-    "gpu_delegate_report",
     "parse_output",
     "run_benchmark_model",
-    "runtime_version",
-    "unsupported_ops",
 ]
-
-_FOOTPRINT = re.compile(
-    rf"Memory footprint delta from the start of the tool \(MB\): init=(?P<init>{NUMBER}) "
-    rf"overall=(?P<overall>{NUMBER})"
-)
-_PEAK_MONITORED = re.compile(
-    rf"Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{NUMBER})"
-)
-_PEAK_OLD = re.compile(
-    rf"Peak memory footprint \(MB\): init=(?P<init>{NUMBER}) overall=(?P<overall>{NUMBER})"
-)
-
-# (status, markers) in the order they are checked: the first marker found decides.
-FAILURE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "invalid_arguments",
-        ("Please specify the name of your TF Lite input file", "Unknown flag"),
-    ),
-    ("model_not_found", ("Could not open '", "No such file or directory")),
-    (
-        "delegate_failed",
-        ("Failed to apply", "Disallowed CPU fallback detected", "Failed to create"),
-    ),
-    (
-        "out_of_memory",
-        ("std::bad_alloc", "Out of memory", "out of memory", "Failed to allocate memory"),
-    ),
-    (
-        "model_load_failed",
-        (
-            "Failed to mmap model",
-            "not a valid Flatbuffer",
-            "should be 'TFL3'",
-            "Didn't find op for builtin opcode",
-            "Failed to construct interpreter",
-            "Failed to allocate tensors",
-        ),
-    ),
-    ("inference_failed", ("failed to invoke", "Failed to invoke", "Benchmarking failed")),
-)
-
-
-# The name of Google's prebuilt benchmark_model for each Android ABI (tensorflow/lite/tools/
-# benchmark's nightly downloads).
-PREBUILT_NAMES = {
-    "arm64-v8a": "android_aarch64_benchmark_model",
-    "armeabi-v7a": "android_arm_benchmark_model",
-    "x86_64": "android_x86_64_benchmark_model",
-    "x86": "android_x86_benchmark_model",
-}
 
 CONFIG_KEYS = ("delegate", "threads", "warmup_runs", "num_runs", "gpu_precision")
 
@@ -203,67 +139,6 @@ class ProfiledConfig(BenchConfig):
     profile_ops: bool = True
 
 
-def _mb_to_kb(value: str) -> float:
-    return float(value) * 1024.0
-
-
-def _memory(text: str) -> dict[str, Any] | None:
-    footprint = _FOOTPRINT.search(text)
-    monitored = _PEAK_MONITORED.search(text)
-    old_peak = _PEAK_OLD.search(text)
-    if not (footprint or monitored or old_peak):
-        return None
-    peak = None
-    if monitored:
-        peak = _mb_to_kb(monitored["peak"])
-    elif old_peak:
-        peak = _mb_to_kb(old_peak["overall"])
-    return {
-        "unit": "kB",
-        "peak_rss": peak,
-        "rss": None,
-        "pss": None,
-        "native_heap": None,
-        "init_delta": _mb_to_kb(footprint["init"]) if footprint else None,
-        "overall_delta": _mb_to_kb(footprint["overall"]) if footprint else None,
-    }
-
-
-def _error_lines(text: str) -> list[str]:
-    lines = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if ERROR_PREFIX.match(stripped) or "failed to invoke" in stripped:
-            lines.append(ERROR_PREFIX.sub("", stripped))
-    return lines
-
-
-def classify_failure(text: str, exit_code: int | None = None) -> tuple[str, str] | None:
-    """(status, message) when the output shows a failed run, else None.
-
-    A clean exit with the timings line is a success even when the tool logged an ERROR line
-    on the way (some delegates log one and fall back); otherwise the first marker decides.
-    """
-    if exit_code == 0 and TIMINGS.search(text):
-        return None
-    for status, markers in FAILURE_MARKERS:
-        line = line_with(text, markers)
-        if line is not None:
-            errors = _error_lines(text)
-            unsupported = unsupported_ops(text)
-            listed = [f"unsupported: {', '.join(unsupported)}"] if unsupported else []
-            message = "; ".join(dict.fromkeys([line, *errors, *listed]))
-            return status, f"benchmark_model: {message}"
-    if exit_code not in (None, 0) or TIMINGS.search(text) is None:
-        tail = "; ".join(_error_lines(text)) or " / ".join(text.strip().splitlines()[-3:])
-        tail = tail or "no output"
-        if TIMINGS.search(text):  # it finished its runs, then reported a failure
-            return "inference_failed", f"benchmark_model exited with code {exit_code}: {tail}"
-        code = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
-        return "inference_failed", f"benchmark_model printed no timings{code}: {tail}"
-    return None
-
-
 def parse_output(
     text: str,
     *,
@@ -300,7 +175,7 @@ def parse_output(
         "config": settings,
         "model": {"path": model_path, "size_bytes": model_size, "sha256": None},
         "latency": bmp.latency(text),
-        "memory": _memory(text),
+        "memory": bmp.memory(text),
         "delegate": bmp.delegate(text, settings["delegate"]),
         "thermal": {"before": thermal[0], "after": thermal[1]},
         "device": device,
@@ -413,35 +288,6 @@ def run_benchmark_model(
         ),
         started_at=started,
         finished_at=finished,
-    )
-
-
-def cannot_run_error(
-    shell_line: str,
-    *,
-    abi: str | None,
-    command: str,
-    ran: ShellResult,
-    serial: str | None,
-) -> AdbError:
-    """The device error for a benchmark_model binary the device could not execute (another
-    ABI, a glibc build, no execute permission): the shell's own line, the device's ABI
-    (ro.product.cpu.abi) and what to push instead."""
-    on = f"this device (ABI {abi})" if abi else "this device"
-    built_for = abi or "the device's ABI (`adb shell getprop ro.product.cpu.abi`)"
-    message = f"the benchmark_model binary could not run on {on}: {shell_line}"
-    output = (ran.stdout + "\n" + ran.stderr).strip()
-    prebuilt = f" (Google's prebuilt one: {PREBUILT_NAMES[abi]})" if abi in PREBUILT_NAMES else ""
-    return AdbError(
-        message,
-        command=command,
-        serial=serial,
-        exit_code=ran.exit_code,
-        # The output adds to the message only where it holds more than the quoted line.
-        stdout=ran.stdout if output != shell_line else "",
-        stderr=ran.stderr if output != shell_line else "",
-        hint=f"push a benchmark_model built for Android on {built_for}{prebuilt} with "
-        "--binary PATH, or use the bundled app runner (--runner app, the default)",
     )
 
 

@@ -1,15 +1,16 @@
 """Pure parsers of Google's `benchmark_model` output (benchmark_model.py maps it to the schema).
 
-Text in, plain values out: timings and the latency object, delegate figures, the GPU
-delegate's list of the ops it cannot run (GpuDelegateReport), and the tables of
---enable_op_profiling=true (OpProfile). The memory lines and failure markers are read in
-benchmark_model.py.
+Text in, plain values out: timings and the latency object, the memory object, delegate
+figures, the GPU delegate's list of the ops it cannot run (GpuDelegateReport), and the
+failure markers that decide a failed run's status (classify_failure). The tables of
+--enable_op_profiling=true are read in benchmark_model_profile.py; a binary the device could
+not start at all, in benchmark_model_exec.py.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from mobilize.device.logcat import parse_logcat_line
@@ -30,7 +31,7 @@ TIMINGS = re.compile(
     rf"(?P<avg>{NUMBER})"
 )
 _STAT_LINE = re.compile(rf"\bcount=(?P<count>\d+)(?P<rest>(?: \w+={NUMBER})*)")
-_STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})")
+STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})")
 _REPLACING = re.compile(
     r"Replacing (?P<n>\d+) out of (?P<m>\d+) node\(s\) with delegate \((?P<name>[^)]+)\) node, "
     r"yielding (?P<k>\d+) partitions"
@@ -43,49 +44,45 @@ _NOT_EXECUTED = re.compile(
     r"Though (?P<name>\w+) delegate is explicitly applied, the model graph will not be"
 )
 ERROR_PREFIX = re.compile(r"^(?:ERROR|E\b|FATAL|F\b)[:/ ]\s*")
-
-# How Android's /system/bin/sh (mksh) and its linker say that a program could not start,
-# after "NAME: " (mksh: "/system/bin/sh: NAME: ..."): wrong ELF class or machine ("not
-# executable: 64-bit ELF file"; exit 1 up to mksh R59c, 126 later), no execute permission
-# or a noexec mount ("can't execute: Permission denied", 126), no such file
-# ("inaccessible or not found", 127), and an ELF interpreter the device lacks (a glibc or
-# other-ABI build: "No such file or directory", 126). Source: exec.c of
-# https://github.com/MirBSD/mksh (tag mksh-R59c, and its 2024 change 756ab469).
-_EXEC_REFUSALS = (
-    r"not executable: .*",
-    r"can't execute: .*",
-    r"cannot execute.*",
-    r"inaccessible or not found",
-    r"not found",
-    r"No such file or directory",
-    r"Exec format error",
-    r"Permission denied",
+_FOOTPRINT = re.compile(
+    rf"Memory footprint delta from the start of the tool \(MB\): init=(?P<init>{NUMBER}) "
+    rf"overall=(?P<overall>{NUMBER})"
 )
-EXIT_CANNOT_EXECUTE = 126  # POSIX: found but could not be executed
-EXIT_NOT_FOUND = 127  # POSIX: no such command
-# The tool's first line: it printed it, so it ran.
-STARTED = "STARTING!"
+_PEAK_MONITORED = re.compile(
+    rf"Overall peak memory footprint \(MB\) via periodic monitoring: (?P<peak>{NUMBER})"
+)
+_PEAK_OLD = re.compile(
+    rf"Peak memory footprint \(MB\): init=(?P<init>{NUMBER}) overall=(?P<overall>{NUMBER})"
+)
 
-
-def exec_failure(text: str, binary: str, exit_code: int | None = None) -> str | None:
-    """The device's line saying `binary` itself could not be executed, else None.
-
-    Read from the shell's message naming the binary (the path as run or its file name) or
-    the linker's "CANNOT LINK EXECUTABLE", wherever the exit code got lost; an exit code of
-    126 or 127 with nothing from the tool stands for such a line too (the last one printed,
-    or a note of the code where it printed nothing).
-    """
-    name = re.escape(binary.rpartition("/")[2])
-    shell = re.compile(rf"(?:^|[\s:])(?:\S*/)?{name}: (?:{'|'.join(_EXEC_REFUSALS)})\s*$")
-    linker = re.compile(rf"CANNOT LINK EXECUTABLE \"(?:\S*/)?{name}\"")
-    for line in text.splitlines():
-        stripped = line.strip()
-        if shell.search(stripped) or linker.search(stripped):
-            return stripped
-    if exit_code in (EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND) and STARTED not in text:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else f"(no output; exit code {exit_code})"
-    return None
+# (status, markers) in the order they are checked: the first marker found decides.
+FAILURE_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "invalid_arguments",
+        ("Please specify the name of your TF Lite input file", "Unknown flag"),
+    ),
+    ("model_not_found", ("Could not open '", "No such file or directory")),
+    (
+        "delegate_failed",
+        ("Failed to apply", "Disallowed CPU fallback detected", "Failed to create"),
+    ),
+    (
+        "out_of_memory",
+        ("std::bad_alloc", "Out of memory", "out of memory", "Failed to allocate memory"),
+    ),
+    (
+        "model_load_failed",
+        (
+            "Failed to mmap model",
+            "not a valid Flatbuffer",
+            "should be 'TFL3'",
+            "Didn't find op for builtin opcode",
+            "Failed to construct interpreter",
+            "Failed to allocate tensors",
+        ),
+    ),
+    ("inference_failed", ("failed to invoke", "Failed to invoke", "Benchmarking failed")),
+)
 
 
 def stat_lines(text: str) -> list[dict[str, float]]:
@@ -98,7 +95,7 @@ def stat_lines(text: str) -> list[dict[str, float]]:
         if not match:
             continue
         fields = {"count": float(match["count"])}
-        fields.update({k: float(v) for k, v in _STAT_FIELD.findall(match["rest"])})
+        fields.update({k: float(v) for k, v in STAT_FIELD.findall(match["rest"])})
         stats.append(fields)
     return stats
 
@@ -271,197 +268,62 @@ def runtime_version(text: str) -> str | None:
     return match[1] if match else None
 
 
-# --- --enable_op_profiling=true ------------------------------------------------------------
+def _mb_to_kb(value: str) -> float:
+    return float(value) * 1024.0
 
 
-@dataclass(frozen=True)
-class OpProfileRow:
-    """A row of "Run Order", "Top by Computation Time" or "Top by Memory Use"."""
-
-    node_type: str
-    start_ms: float | None  # the [start] column; None in builds that do not print it
-    first_ms: float
-    avg_ms: float
-    percent: float
-    cdf_percent: float
-    mem_kb: float
-    times_called: int
-    name: str  # "[MobilenetV1/.../Relu6]:0", "AllocateTensors/0"
-
-
-@dataclass(frozen=True)
-class NodeTypeSummary:
-    """A row of "Summary by node type"."""
-
-    node_type: str
-    count: int
-    avg_ms: float
-    avg_percent: float
-    cdf_percent: float
-    mem_kb: float
-    times_called: int
-
-
-@dataclass(frozen=True)
-class OpProfileSection:
-    """One "Profiling Info for ..." block: initialization, or the regular (timed) runs."""
-
-    title: str
-    run_order: tuple[OpProfileRow, ...]
-    top_by_computation_time: tuple[OpProfileRow, ...]
-    top_by_memory_use: tuple[OpProfileRow, ...]
-    summary_by_node_type: tuple[NodeTypeSummary, ...]
-    nodes_executed: int | None  # "Number of nodes executed: N"
-    timings_us: dict[str, float] | None  # "Timings (microseconds): count=.. first=.. avg=.."
-    memory_bytes: dict[str, float] | None  # "Memory (bytes): count=0"
-    nodes_observed: int | None  # "N nodes observed"
-
-
-@dataclass(frozen=True)
-class OpProfile:
-    sections: tuple[OpProfileSection, ...]
-
-    def section(self, word: str) -> OpProfileSection | None:
-        return next((s for s in self.sections if word in s.title), None)
-
-    @property
-    def initialization(self) -> OpProfileSection | None:
-        return self.section("Initialization")
-
-    @property
-    def regular_runs(self) -> OpProfileSection | None:
-        return self.section("Regular Benchmark Runs")
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: {"initialization": {...} | None, "regular_runs": {...} | None}."""
-        return {
-            "initialization": _plain(self.initialization),
-            "regular_runs": _plain(self.regular_runs),
-        }
-
-
-def _plain(section: OpProfileSection | None) -> dict[str, Any] | None:
-    """A section as JSON values: its tables as lists of row objects."""
-    if section is None:
+def memory(text: str) -> dict[str, Any] | None:
+    footprint = _FOOTPRINT.search(text)
+    monitored = _PEAK_MONITORED.search(text)
+    old_peak = _PEAK_OLD.search(text)
+    if not (footprint or monitored or old_peak):
         return None
+    peak = None
+    if monitored:
+        peak = _mb_to_kb(monitored["peak"])
+    elif old_peak:
+        peak = _mb_to_kb(old_peak["overall"])
     return {
-        key: list(value) if isinstance(value, tuple) else value
-        for key, value in asdict(section).items()
+        "unit": "kB",
+        "peak_rss": peak,
+        "rss": None,
+        "pss": None,
+        "native_heap": None,
+        "init_delta": _mb_to_kb(footprint["init"]) if footprint else None,
+        "overall_delta": _mb_to_kb(footprint["overall"]) if footprint else None,
     }
 
 
-_SECTION_TITLE = re.compile(r"^(?P<title>.*Profiling Info for .*?):\s*$")
-_TABLE_TITLE = re.compile(r"^=+ (?P<title>.+?) =+$")
-# Column titles (compared in lower case) -> record fields; other columns are skipped.
-_ROW_FIELDS = {
-    "[node type]": "node_type", "[start]": "start_ms", "[first]": "first_ms",
-    "[avg ms]": "avg_ms", "[%]": "percent", "[cdf%]": "cdf_percent", "[mem kb]": "mem_kb",
-    "[times called]": "times_called", "[name]": "name", "[count]": "count",
-    "[avg %]": "avg_percent", "[cdf %]": "cdf_percent",
-}  # fmt: skip
-_TABLES = {
-    "Run Order": "run_order",
-    "Top by Computation Time": "top_by_computation_time",
-    "Top by Memory Use": "top_by_memory_use",
-    "Summary by node type": "summary_by_node_type",
-}
-
-
-def _cells(line: str, width: int) -> list[str]:
-    """A table line's cells: TAB-separated, or (where a copy lost its TABs) whitespace."""
-    if "\t" in line:
-        cells = [cell.strip() for cell in line.strip("\n").split("\t")]
-        cells = cells[1:] if cells and not cells[0] else cells
-        return [*cells[: width - 1], "\t".join(cells[width - 1 :])] if len(cells) > width else cells
-    return line.split(None, width - 1)
-
-
-def _profile_row(columns: list[str], line: str) -> dict[str, Any] | None:
-    cells = _cells(line, len(columns))
-    if len(cells) != len(columns):
-        return None
-    row: dict[str, Any] = {}
-    for field, cell in zip(columns, cells, strict=True):
-        if field not in _ROW_FIELDS.values():
-            continue
-        try:
-            if field in ("node_type", "name"):
-                row[field] = cell
-            elif field in ("count", "times_called"):
-                row[field] = int(cell)
-            else:
-                row[field] = float(cell.rstrip("%"))
-        except ValueError:
-            return None  # not a row of the table: it ends here
-    return row
-
-
-def parse_op_profile(text: str) -> OpProfile | None:
-    """The tables benchmark_model prints with --enable_op_profiling=true; None without them."""
-    sections: list[dict[str, Any]] = []
-    table: str | None = None
-    columns: list[str] | None = None
+def _error_lines(text: str) -> list[str]:
+    lines = []
     for line in text.splitlines():
         stripped = line.strip()
-        if (title := _SECTION_TITLE.match(stripped)) is not None:
-            sections.append({"title": title["title"], **{name: [] for name in _TABLES.values()}})
-            table = columns = None
-        elif not sections:
-            continue
-        elif (table_title := _TABLE_TITLE.match(stripped)) is not None:
-            table, columns = _TABLES.get(table_title["title"]), None
-        elif table is not None and columns is None and stripped.startswith("["):
-            titles = re.findall(r"\[[^\]]+\]", stripped)
-            columns = [_ROW_FIELDS.get(title.lower(), title) for title in titles]
-        elif table is not None and columns is not None and stripped:
-            row = _profile_row(columns, line)
-            if row is None:
-                table = None
-            else:
-                sections[-1][table].append(row)
-        elif stripped.startswith(("Number of nodes executed:", "Timings (microseconds):",
-                                  "Memory (bytes):")) or stripped.endswith(" nodes observed"):
-            table = None
-            key, value = _profile_figure(stripped)
-            sections[-1][key] = value
-        else:
-            table = None
-    if not sections:
+        if ERROR_PREFIX.match(stripped) or "failed to invoke" in stripped:
+            lines.append(ERROR_PREFIX.sub("", stripped))
+    return lines
+
+
+def classify_failure(text: str, exit_code: int | None = None) -> tuple[str, str] | None:
+    """(status, message) when the output shows a failed run, else None.
+
+    A clean exit with the timings line is a success even when the tool logged an ERROR line
+    on the way (some delegates log one and fall back); otherwise the first marker decides.
+    """
+    if exit_code == 0 and TIMINGS.search(text):
         return None
-    return OpProfile(tuple(_section(fields) for fields in sections))
-
-
-def _profile_figure(line: str) -> tuple[str, Any]:
-    if line.startswith("Number of nodes executed:"):
-        return "nodes_executed", int(line.rpartition(":")[2])
-    if line.endswith(" nodes observed"):
-        return "nodes_observed", int(line.split()[0])
-    fields: dict[str, float] = {key: float(value) for key, value in _STAT_FIELD.findall(line)}
-    if "count" in fields:
-        fields["count"] = int(fields["count"])
-    return ("timings_us" if line.startswith("Timings") else "memory_bytes"), fields
-
-
-def _built(kind: type, rows: list[dict[str, Any]], **defaults: Any) -> tuple[Any, ...]:
-    """The rows as records; a table whose columns lack one the record needs gives none."""
-    try:
-        return tuple(kind(**{**defaults, **row}) for row in rows)
-    except TypeError:
-        return ()
-
-
-def _section(fields: dict[str, Any]) -> OpProfileSection:
-    def rows(key: str) -> tuple[OpProfileRow, ...]:
-        return _built(OpProfileRow, fields[key], start_ms=None)
-
-    return OpProfileSection(
-        title=fields["title"],
-        run_order=rows("run_order"),
-        top_by_computation_time=rows("top_by_computation_time"),
-        top_by_memory_use=rows("top_by_memory_use"),
-        summary_by_node_type=_built(NodeTypeSummary, fields["summary_by_node_type"]),
-        nodes_executed=fields.get("nodes_executed"),
-        timings_us=fields.get("timings_us"),
-        memory_bytes=fields.get("memory_bytes"),
-        nodes_observed=fields.get("nodes_observed"),
-    )
+    for status, markers in FAILURE_MARKERS:
+        line = line_with(text, markers)
+        if line is not None:
+            errors = _error_lines(text)
+            unsupported = unsupported_ops(text)
+            listed = [f"unsupported: {', '.join(unsupported)}"] if unsupported else []
+            message = "; ".join(dict.fromkeys([line, *errors, *listed]))
+            return status, f"benchmark_model: {message}"
+    if exit_code not in (None, 0) or TIMINGS.search(text) is None:
+        tail = "; ".join(_error_lines(text)) or " / ".join(text.strip().splitlines()[-3:])
+        tail = tail or "no output"
+        if TIMINGS.search(text):  # it finished its runs, then reported a failure
+            return "inference_failed", f"benchmark_model exited with code {exit_code}: {tail}"
+        code = f" (exit code {exit_code})" if exit_code not in (None, 0) else ""
+        return "inference_failed", f"benchmark_model printed no timings{code}: {tail}"
+    return None

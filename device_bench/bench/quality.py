@@ -15,9 +15,13 @@ images (`pooled_psnr_db`, the export's `psnr_db`) is kept beside it for referenc
 The quality pass is its own short launch of the app (no warm-up, one timed run), so the
 files it reads and writes never sit inside the latency samples of the timing run.
 
-The hook for `mobilize bench`: `reference = prepare_reference(model_path, quality_images)`
-before the runs, then `record = check_record(session, model, config, reference, record)` after
-each run, and `enforce_min_psnr(records, min_psnr)` at the end.
+The host side (the PyTorch reference, the .tflite's I/O formats, the figures) is in
+quality_reference.py; the previews kept with the run are in quality_images.py.
+
+The hook for `mobilize bench` (bench_hook wraps the first two): `reference =
+prepare_reference(model_path, quality_images)` (quality_reference.py) before the runs, then
+`record = check_record(session, model, config, reference, record)` after each run, and
+`enforce_min_psnr(records, min_psnr)` at the end.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import math
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +41,23 @@ from mobilize.bench.app_control import AM_START_TIMEOUT_S, am_start_command, wai
 from mobilize.bench.config import BenchConfig
 from mobilize.bench.model_input import ModelToBench
 from mobilize.bench.quality_images import previews
+from mobilize.bench.quality_reference import (
+    DEFAULT_QUALITY_SAMPLES,
+    QualityReference,
+    QualityResult,
+    evaluate,
+    export_folder_of,
+    model_formats,
+    prepare_reference,
+)
 from mobilize.bench.result_check import check_result
 from mobilize.bench.runner import BenchSession
-from mobilize.contract.metadata import METADATA_FILE, is_export_folder, read_metadata
-from mobilize.contract.reference import image_figures, rebuild_reference
-from mobilize.contract.specs import InputSpec, ValueRange
-from mobilize.contract.tflite_runner import TensorFormat, tensor_formats
 from mobilize.device import ops
-from mobilize.device.errors import AppError, ModelError
+from mobilize.device.errors import AppError
 from mobilize.device.parse import parse_am_start
 from mobilize.device.transports import quote
-from mobilize.errors import ExitCode, MobilizeError, QualityGateError, UsageError
+from mobilize.errors import ExitCode, MobilizeError, QualityGateError
 
-DEFAULT_QUALITY_SAMPLES = 3
 # Outputs are written where the app may write (its own files folder) and copied out with
 # run-as, as the result JSON is; inputs and the model sit in the shell's work folder.
 APP_QUALITY_SUBDIR = "files/quality"
@@ -61,147 +68,6 @@ class QualityError(QualityGateError):
     """The phone's output fell below --min-psnr (exit 6: apart from device errors' 3)."""
 
     exit_code = EXIT_QUALITY
-
-
-@dataclass(frozen=True)
-class QualityReference:
-    """Held-out inputs (NCHW, the input's value range) and PyTorch's fp32 outputs for them."""
-
-    source: str
-    input_spec: InputSpec
-    inputs: np.ndarray
-    output_name: str
-    reference: np.ndarray
-    output_range: ValueRange | None
-
-    @property
-    def count(self) -> int:
-        return int(self.inputs.shape[0])
-
-    def file_names(self) -> list[str]:
-        return [f"q{index:03d}.npy" for index in range(self.count)]
-
-
-@dataclass(frozen=True)
-class ImageFigures:
-    file: str
-    psnr_db: float | None  # None: identical to PyTorch
-    ssim: float | None
-    max_abs_error: float
-
-
-@dataclass(frozen=True)
-class QualityResult:
-    images: tuple[ImageFigures, ...]
-    outputs: np.ndarray  # dequantized NCHW outputs of the phone
-
-    @property
-    def worst_psnr_db(self) -> float:
-        values = [i.psnr_db if i.psnr_db is not None else math.inf for i in self.images]
-        return min(values) if values else math.nan
-
-    @property
-    def pooled_psnr_db(self) -> float:
-        """PSNR of the squared error pooled over all images (as the export's `psnr_db`): the
-        images have one shape, so the pooled MSE is the mean of theirs."""
-        return pooled_psnr([i.psnr_db for i in self.images])
-
-    @property
-    def mean_ssim(self) -> float | None:
-        values = [i.ssim for i in self.images if i.ssim is not None]
-        return float(np.mean(values)) if values else None
-
-    @property
-    def max_abs_error(self) -> float:
-        return max((i.max_abs_error for i in self.images), default=math.nan)
-
-
-def pooled_psnr(image_psnrs: Sequence[float | None]) -> float:
-    """The PSNR of the pooled error from per-image PSNRs of one data range (None: identical):
-    -10 log10(mean(10^(-psnr/10)))."""
-    if not image_psnrs:
-        return math.nan
-    relative = [0.0 if p is None or not math.isfinite(p) else 10 ** (-p / 10) for p in image_psnrs]
-    mean = sum(relative) / len(relative)
-    return -10 * math.log10(mean) if mean > 0 else math.inf
-
-
-# ------------------------------------------------------------------- host-side reference
-
-
-def export_folder_of(model_path: Path) -> Path:
-    """The export folder a model belongs to: itself, or the .tflite's folder."""
-    folder = model_path if model_path.is_dir() else model_path.parent
-    if not is_export_folder(folder):
-        raise ModelError(
-            f"the quality gate needs the PyTorch model, and {folder} has no {METADATA_FILE} "
-            "naming it",
-            hint="bench an export folder (or a .tflite inside one) written by `mobilize export`",
-        )
-    return folder
-
-
-def prepare_reference(
-    model_path: Path,
-    quality_images: Path | None = None,
-    count: int = DEFAULT_QUALITY_SAMPLES,
-) -> QualityReference:
-    """Rebuild the PyTorch model named in metadata.json and run it on held-out inputs.
-
-    Inputs come from `quality_images` (png/jpg folder or .npy/.npz, as the exporter's
-    --calib-dir), else from the exporter's own held-out photographs.
-    """
-    folder = export_folder_of(model_path)
-    metadata = read_metadata(folder)
-    if len(metadata.inputs) != 1 or len(metadata.output_names) != 1:
-        raise ModelError(
-            f"the on-phone quality gate handles one input and one output; {folder.name} has "
-            f"{len(metadata.inputs)} inputs and {len(metadata.output_names)} outputs",
-            hint="bench it without --check-quality; the exporter's host-side verification "
-            "(metadata.json) covers it",
-        )
-    if quality_images is not None and not quality_images.exists():
-        raise ModelError(
-            f"--quality-images {quality_images}: no such file or folder",
-            hint="give a folder of png/jpg images or a .npy/.npz file of NCHW inputs",
-        )
-    try:
-        built = rebuild_reference(metadata, quality_images, count)
-    except UsageError as error:
-        raise ModelError(error.message, hint=error.hint) from error
-    return QualityReference(
-        source=built.source,
-        input_spec=built.input_spec,
-        inputs=built.inputs,
-        output_name=built.output_name,
-        reference=built.outputs,
-        output_range=built.output_range,
-    )
-
-
-def model_formats(path: Path, reference: QualityReference) -> tuple[TensorFormat, TensorFormat]:
-    """The .tflite's input and output formats, read from the file with LiteRT."""
-    return tensor_formats(path, reference.input_spec.shape, (1, *reference.reference.shape[1:]))
-
-
-def evaluate(reference: QualityReference, outputs: np.ndarray) -> QualityResult:
-    """PSNR, SSIM and max abs error of each phone output against PyTorch's."""
-    images = []
-    for index, name in enumerate(reference.file_names()):
-        figures = image_figures(
-            reference.reference[index : index + 1],
-            outputs[index : index + 1],
-            reference.output_range,
-        )
-        images.append(
-            ImageFigures(
-                file=name,
-                psnr_db=figures.psnr_db if math.isfinite(figures.psnr_db) else None,
-                ssim=figures.ssim,
-                max_abs_error=figures.max_abs_error,
-            )
-        )
-    return QualityResult(tuple(images), outputs)
 
 
 # --------------------------------------------------------------------------- on the device

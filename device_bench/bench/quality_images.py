@@ -12,7 +12,7 @@ import numpy as np
 from mobilize.contract.specs import DIFF_AMPLIFICATION, from_range
 
 if TYPE_CHECKING:
-    from mobilize.bench.quality import QualityReference
+    from mobilize.bench.quality_reference import QualityReference
 
 # Stored previews are small: they ride in the run's JSON in the results database.
 PREVIEW_MAX_SIDE = 256

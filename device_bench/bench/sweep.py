@@ -20,7 +20,8 @@ from typing import Any
 from mobilize.bench import app_contract
 from mobilize.bench.config import BenchConfig, Delegate
 from mobilize.bench.model_input import ModelToBench
-from mobilize.bench.quality import QualityError, QualityReference, check_record
+from mobilize.bench.quality import QualityError, check_record
+from mobilize.bench.quality_reference import QualityReference
 from mobilize.bench.runner import BenchSession, now_iso
 from mobilize.bench.sweep_progress import RunClock, SweepProgress, eta_text
 from mobilize.device import ops

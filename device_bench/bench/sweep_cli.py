@@ -28,7 +28,7 @@ from mobilize.bench.cli import (
 )
 from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision, HarnessOptions
 from mobilize.bench.model_input import resolve_models
-from mobilize.bench.quality import DEFAULT_QUALITY_SAMPLES, prepare_reference
+from mobilize.bench.quality_reference import DEFAULT_QUALITY_SAMPLES, prepare_reference
 from mobilize.bench.runner import BenchSession
 from mobilize.bench.sweep import (
     DEFAULT_MIN_PSNR_DB,
@@ -46,7 +46,7 @@ from mobilize.device.errors import UsageError
 from mobilize.device.lock import device_lock
 from mobilize.report import provenance
 from mobilize.report.html import ReportInput, write_report
-from mobilize.report.tables import (
+from mobilize.report.table_layout import (
     add_figure_column,
     add_identifier_column,
     add_text_column,

@@ -23,7 +23,7 @@ from mobilize.contract.files import atomic_write_bytes
 from mobilize.report import plots
 from mobilize.report.plots import groups, samples_ms
 from mobilize.report.provenance import Provenance
-from mobilize.report.tables import format_ms
+from mobilize.report.table_layout import format_ms
 from mobilize.results.stats import summarize
 
 PREVIEW_SIDE = 128  # px: the size the strips show each image at

@@ -1,9 +1,9 @@
-"""Rich tables for devices, benchmark runs and comparisons (presentation only).
+"""Rich tables for `mobilize devices` and `mobilize bench`: the devices, the runs just benched
+(from the runner, or one run read back from the store), and the A/B summary of each model
+against the first one benched (presentation only).
 
-Two rules hold for every table here. Identifiers (model names, serials, run ids) are never
-cut: their columns fold instead of ending in "…", and the compact tables are laid out so
-that at 80 columns the usual ones (a serial, `folder:tflite-int8`, a run id) need not fold.
-Latencies are milliseconds with fixed decimals, never "1.14e+03".
+Laid out with table_layout's helpers, which keep identifiers whole and latencies in
+fixed-point milliseconds; the tables of the results database are in results_tables.py.
 """
 
 from __future__ import annotations
@@ -13,97 +13,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Group, RenderableType
 from rich.markup import escape
-from rich.table import Column, Table
+from rich.table import Table
 
+from mobilize.report.table_layout import (
+    add_figure_column,
+    add_identifier_column,
+    add_text_column,
+    format_mb,
+    format_ms,
+    format_status,
+    format_text,
+    new_table,
+)
 from mobilize.results.stats import ratio_confidence_interval
-from mobilize.results.store import StoredRun
-
-UNCONSTRAINED_WIDTH = 10_000
-FOLDED_WIDTH = 6  # what a folded identifier or a wrapped text column is assumed to need
-
-
-class FittedTable(Table):
-    """A table whose identifier and number columns stay whole whenever the width allows.
-
-    Whole columns are `no_wrap`, so rich shrinks the wrapping text columns first. A no_wrap
-    cell that still does not fit would be cropped, which is worse than folded: a cropped
-    run id or latency reads as another one. So when the narrowest layout is wider than the
-    console, identifiers wrap and fold (never "…"), and if even that is not enough, numbers
-    fold too.
-    """
-
-    def __init__(self, *args: Any, natural_if_too_wide: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.identifier_columns: list[Column] = []
-        self.figure_columns: list[Column] = []
-        # --wide: a table that cannot fit is drawn at its own width (print it with
-        # crop=False), since squeezing 16 columns into 100 leaves 4 characters each.
-        self.natural_if_too_wide = natural_if_too_wide
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = self._narrowest_widths(console, options)
-        identifiers_whole = sum(widths["whole"]) <= options.max_width
-        figures_whole = sum(widths["figures_whole"]) <= options.max_width
-        if self.natural_if_too_wide and not identifiers_whole:
-            options = options.update_width(sum(widths["natural"]))
-            identifiers_whole = figures_whole = True
-        for column in self.identifier_columns:
-            column.no_wrap = identifiers_whole
-        for column in self.figure_columns:
-            column.no_wrap = figures_whole
-        yield from super().__rich_console__(console, options)
-
-    def _narrowest_widths(self, console: Console, options: ConsoleOptions) -> dict[str, list[int]]:
-        """Per column, with padding: "whole" keeps identifiers and figures at their widest
-        cell and lets text wrap to its longest word; "figures_whole" lets identifiers fold
-        too (to a few characters). Measured unconstrained: rich's own measure already
-        squeezes the table into the width."""
-        unconstrained = options.update_width(UNCONSTRAINED_WIDTH)
-        widths: dict[str, list[int]] = {"whole": [self._extra_width],
-                                        "figures_whole": [self._extra_width],
-                                        "natural": [self._extra_width]}
-        for column in self.columns:
-            # _measure_column: rich's per-column measure (with padding); not public API.
-            measured = self._measure_column(console, unconstrained, column)
-            is_figure = any(column is kept for kept in self.figure_columns)
-            is_identifier = any(column is kept for kept in self.identifier_columns)
-            whole = is_figure or is_identifier
-            widths["whole"].append(measured.maximum if whole else measured.minimum)
-            widths["figures_whole"].append(
-                measured.maximum if is_figure else min(measured.minimum, FOLDED_WIDTH)
-            )
-            widths["natural"].append(measured.maximum)
-        return widths
-
-
-def new_table(title: str, caption: str | None = None, *, wide: bool = False) -> FittedTable:
-    # A rule under the header, no borders, two spaces between columns: each column costs
-    # two characters instead of the default box's three, which is what lets the compact
-    # tables fit 80 columns.
-    return FittedTable(title=escape(title), caption=caption, box=box.SIMPLE_HEAD,
-                       show_edge=False, pad_edge=False, collapse_padding=True,
-                       title_justify="left", caption_justify="left",
-                       natural_if_too_wide=wide)
-
-
-def add_identifier_column(table: FittedTable, header: str) -> None:
-    # A name, serial or run id is only useful whole.
-    table.add_column(header, no_wrap=True, overflow="fold")
-    table.identifier_columns.append(table.columns[-1])
-
-
-def add_figure_column(table: FittedTable, header: str) -> None:
-    # The header is given on two lines ("p50\nms") so it is no wider than the numbers.
-    table.add_column(header, justify="right", no_wrap=True, overflow="fold")
-    table.figure_columns.append(table.columns[-1])
-
-
-def add_text_column(table: FittedTable, header: str) -> None:
-    table.add_column(header, overflow="fold")
-
 
 # --------------------------------------------------------------------------- devices
 
@@ -137,13 +61,13 @@ def devices_table(rows: Sequence[DeviceRow]) -> Table:
             continue
         table.add_row(
             escape(row.serial),
-            escape(f"{_text(row.model)} / {_soc_text(row)}"),
+            escape(f"{format_text(row.model)} / {_soc_text(row)}"),
             # ", " between ABIs: a narrow column wraps there instead of folding a name.
-            escape(f"{_text(row.android)} (SDK {_text(row.sdk)}) "
-                   f"{_text(row.abi).replace(',', ', ')}"),
-            escape(_text(row.gpu)),
+            escape(f"{format_text(row.android)} (SDK {format_text(row.sdk)}) "
+                   f"{format_text(row.abi).replace(',', ', ')}"),
+            escape(format_text(row.gpu)),
             ("-" if row.battery_c is None else f"{row.battery_c:.1f} °C")
-            + f" {escape(_text(row.thermal))}",
+            + f" {escape(format_text(row.thermal))}",
             _app_text(row),
         )
     return table
@@ -153,7 +77,7 @@ def _soc_text(row: DeviceRow) -> str:
     """The SoC, with the board where it says something the SoC name does not."""
     if row.board and row.soc and row.board.lower() not in row.soc.lower():
         return f"{row.soc} ({row.board})"
-    return _text(row.soc or row.board)
+    return format_text(row.soc or row.board)
 
 
 def _app_text(row: DeviceRow) -> str:
@@ -196,8 +120,8 @@ def _compact_runs_table(records: Sequence[dict[str, Any]], title: str) -> Table:
             format_ms(stats.get("p50")),
             format_ms(stats.get("p90")),
             format_ms(latency.get("init")),
-            _mb((result.get("memory") or {}).get("peak_rss")),
-            _status(result["status"], wrap=True),
+            format_mb((result.get("memory") or {}).get("peak_rss")),
+            format_status(result["status"], wrap=True),
         )
     return table
 
@@ -228,12 +152,12 @@ def _wide_runs_table(records: Sequence[dict[str, Any]], title: str) -> Table:
             escape(record["serial"]),
             escape(record["model_name"]),
             _delegate_detail(result["delegate"]),
-            _status(result["status"]),
+            format_status(result["status"]),
             format_ms(latency.get("init")),
             format_ms(latency.get("first_inference")),
             *(format_ms(stats.get(key)) for key in ("min", "p50", "mean", "p90", "p99", "std")),
-            _mb(memory.get("peak_rss")),
-            _mb(memory.get("pss")),
+            format_mb(memory.get("peak_rss")),
+            format_mb(memory.get("pss")),
             escape(f"{thermal.get('before')} → {thermal.get('after')}"),
             escape(result["run_id"]),
         )
@@ -252,12 +176,6 @@ def _device_label(record: dict[str, Any]) -> str:
     return f"{record['serial']} ({model})" if model else record["serial"]
 
 
-def _status(status: str, wrap: bool = False) -> str:
-    """`ok` in green, a failure in red; `wrap` writes model_load_failed as words so a
-    narrow column wraps it instead of folding it."""
-    if status == "ok":
-        return "[green]ok[/]"
-    return f"[red]{escape(status.replace('_', ' ') if wrap else status)}[/]"
 
 
 def _ran_on(delegate: dict[str, Any], status: str = "ok") -> str:
@@ -362,125 +280,3 @@ def _samples_by_model(records: Iterable[dict[str, Any]]) -> dict[str, list[float
 def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
-
-# --------------------------------------------------------------------------- stored runs
-
-
-def stored_runs_table(runs: Sequence[StoredRun], *, wide: bool = False) -> RenderableType:
-    if wide:
-        return _wide_stored_runs_table(runs)
-    groups: dict[str, list[StoredRun]] = {}
-    for run in runs:
-        groups.setdefault(run.serial, []).append(run)
-    tables = [
-        _compact_stored_runs_table(group, f"Stored runs on {_stored_device_label(group[0])}")
-        for group in groups.values()
-    ]
-    if not tables:
-        return _compact_stored_runs_table([], "Stored runs")
-    return tables[0] if len(tables) == 1 else Group(*tables)
-
-
-def _compact_stored_runs_table(runs: Sequence[StoredRun], title: str) -> Table:
-    # No "when" column: the run id starts with the UTC time it was taken.
-    table = new_table(title, caption="--wide: time, target, threads, memory")
-    add_figure_column(table, "#")
-    add_identifier_column(table, "run id")
-    add_identifier_column(table, "model")
-    add_text_column(table, "delegate")
-    add_figure_column(table, "p50 ms")
-    add_text_column(table, "status")
-    for run in runs:
-        table.add_row(
-            str(run.id), escape(run.run_id), escape(run.model_name), _stored_delegate(run),
-            format_ms(run.p50_us), _status(run.status),
-        )
-    return table
-
-
-def _wide_stored_runs_table(runs: Sequence[StoredRun]) -> Table:
-    table = new_table("Stored runs", wide=True)
-    add_figure_column(table, "#")
-    add_text_column(table, "when")
-    add_identifier_column(table, "device")
-    add_identifier_column(table, "model")
-    for header in ("target", "runner", "threads", "delegate", "status"):
-        add_text_column(table, header)
-    for header in ("p50 ms", "mean ms", "init ms", "PSS MB", "peak RSS MB"):
-        add_figure_column(table, header)
-    add_identifier_column(table, "run id")
-    for run in runs:
-        memory = run.result.get("memory") or {}
-        table.add_row(
-            str(run.id), escape(run.created_at), escape(_stored_device_label(run)),
-            escape(run.model_name), escape(_text(run.target)), escape(run.runner),
-            str(run.threads), _stored_delegate(run), _status(run.status),
-            format_ms(run.p50_us), format_ms(run.mean_us), format_ms(run.init_us),
-            _mb(run.pss_kb), _mb(memory.get("peak_rss")), escape(run.run_id),
-        )
-    return table
-
-
-def _stored_device_label(run: StoredRun) -> str:
-    return f"{run.serial} ({run.device_model})" if run.device_model else run.serial
-
-
-def _stored_delegate(run: StoredRun) -> str:
-    if run.delegate_applied is False:
-        return f"{escape(run.delegate)} → cpu [yellow]not applied[/]"
-    return escape(run.delegate)
-
-
-# --------------------------------------------------------------------------- compare
-
-
-@dataclass(frozen=True)
-class ComparisonRow:
-    metric: str
-    baseline: float
-    candidate: float
-    ratio: float
-    low: float
-    high: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, "baseline_us": self.baseline,
-                "candidate_us": self.candidate, "ratio": self.ratio,
-                "ci95": [self.low, self.high]}
-
-
-def comparison_table(rows: Sequence[ComparisonRow], title: str) -> Table:
-    table = new_table(title)
-    add_text_column(table, "metric")
-    for header in ("baseline ms", "candidate ms", "ratio", "95% CI"):
-        add_figure_column(table, header)
-    for row in rows:
-        colour = "red" if row.low > 1.0 else "green" if row.high < 1.0 else "white"
-        table.add_row(
-            row.metric,
-            format_ms(row.baseline),
-            format_ms(row.candidate),
-            f"[{colour}]{row.ratio:.3f}×[/]",
-            f"{row.low:.3f} – {row.high:.3f}",
-        )
-    return table
-
-
-# --------------------------------------------------------------------------- numbers
-
-
-def format_ms(value_us: float | None) -> str:
-    """Microseconds as milliseconds in fixed point: two decimals, three under 1 ms so a
-    0.142 ms run does not read as 0.14; never an exponent."""
-    if value_us is None:
-        return "-"
-    value_ms = value_us / 1000.0
-    return f"{value_ms:.3f}" if abs(value_ms) < 1.0 else f"{value_ms:.2f}"
-
-
-def _mb(value_kb: float | None) -> str:
-    return "-" if value_kb is None else f"{value_kb / 1024.0:.1f}"
-
-
-def _text(value: object) -> str:
-    return "-" if value is None else str(value)

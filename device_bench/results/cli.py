@@ -17,7 +17,8 @@ from mobilize.console import (
     write_json,
 )
 from mobilize.device.errors import UsageError
-from mobilize.report.tables import comparison_table, runs_table, stored_runs_table
+from mobilize.report.results_tables import comparison_table, stored_runs_table
+from mobilize.report.tables import runs_table
 from mobilize.results.compare import compare_samples
 from mobilize.results.store import (
     NoDatabaseError,

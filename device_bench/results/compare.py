@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mobilize.device.errors import UsageError
-from mobilize.report.tables import ComparisonRow
+from mobilize.report.results_tables import ComparisonRow
 from mobilize.results.stats import ratio_confidence_interval
 
 

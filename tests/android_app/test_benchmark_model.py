@@ -17,10 +17,10 @@ from mobilize.bench import app_contract
 from mobilize.bench.benchmark_model import (
     REMOTE_BINARY,
     build_command,
-    classify_failure,
     parse_output,
     run_benchmark_model,
 )
+from mobilize.bench.benchmark_model_parse import classify_failure
 from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision
 from mobilize.device.device import ShellResult
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mobilize.bench import benchmark_model as bm
+from mobilize.bench import benchmark_model_exec as bmx
 from mobilize.bench.benchmark_model import REMOTE_BINARY, run_benchmark_model
-from mobilize.bench.benchmark_model_parse import exec_failure
+from mobilize.bench.benchmark_model_exec import exec_failure
 from mobilize.bench.config import BenchConfig, Delegate
 from mobilize.bench.fleet import raise_failed_runs
 from mobilize.device.device import ShellResult
@@ -249,8 +249,9 @@ def test_a_missing_model_is_still_the_model_s_failure(tmp_path: Path) -> None:
     assert result["status"] == "model_not_found"
 
 
-def test_the_error_is_exported_under_the_module() -> None:
-    assert "cannot_run_error" in bm.__all__
+def test_the_error_lives_with_the_exec_failure_check() -> None:
+    assert bmx.cannot_run_error.__module__ == "mobilize.bench.benchmark_model_exec"
+    assert bmx.exec_failure.__module__ == bmx.cannot_run_error.__module__
 
 
 # --- end to end: `mobilize bench --runner benchmark-model` on the emulated device -------------

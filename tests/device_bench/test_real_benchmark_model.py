@@ -13,14 +13,13 @@ import jsonschema
 import pytest
 
 from mobilize.bench import app_contract
-from mobilize.bench.benchmark_model import build_command, parse_output, unsupported_ops
+from mobilize.bench.benchmark_model import build_command, parse_output
 from mobilize.bench.benchmark_model_parse import (
-    NodeTypeSummary,
-    OpProfileRow,
     UnsupportedOp,
     gpu_delegate_report,
-    parse_op_profile,
+    unsupported_ops,
 )
+from mobilize.bench.benchmark_model_profile import NodeTypeSummary, OpProfileRow, parse_op_profile
 
 REAL = Path(__file__).with_name("captured") / "real"
 SCHEMA = json.loads(app_contract.RESULT_SCHEMA_PATH.read_text())

@@ -19,12 +19,10 @@ from mobilize.contract.specs import InputSpec
 from mobilize.errors import UsageError
 from mobilize.exporter.calibration import build_representative_data
 from mobilize.exporter.config import ExportConfig, Target
-from mobilize.exporter.fake_quant import (
-    QuantInstanceNorm,
-    equalize_before_instance_norm,
-    insert_fake_quant,
-)
-from mobilize.exporter.finetune import FINETUNED_FILE
+from mobilize.exporter.fake_quant import insert_fake_quant
+from mobilize.exporter.fake_quant_equalize import equalize_before_instance_norm
+from mobilize.exporter.fake_quant_quantizers import QuantInstanceNorm
+from mobilize.exporter.finetune_report import FINETUNED_FILE
 from mobilize.exporter.pipeline import run_export
 from mobilize.exporter.verify import verify
 from tests.exporter.families import FAMILIES, MINUS_ONE_ONE

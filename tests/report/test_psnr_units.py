@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mobilize.bench.quality import pooled_psnr
+from mobilize.bench.quality_reference import pooled_psnr
 from mobilize.contract.reference import image_figures
 from mobilize.contract.specs import ValueRange
 from mobilize.exporter.verify import compare

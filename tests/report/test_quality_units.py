@@ -9,14 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobilize.bench.quality import (
-    QualityError,
-    enforce_min_psnr,
-    evaluate,
-    model_formats,
-    prepare_reference,
-)
+from mobilize.bench.quality import QualityError, enforce_min_psnr
 from mobilize.bench.quality_images import heatmap
+from mobilize.bench.quality_reference import evaluate, model_formats, prepare_reference
 from mobilize.contract.tflite_runner import Layout, TensorFormat
 from mobilize.device.errors import ModelError
 

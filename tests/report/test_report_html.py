@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mobilize
-from mobilize.bench.benchmark_model_parse import parse_op_profile
+from mobilize.bench.benchmark_model_profile import parse_op_profile
 from mobilize.contract.metadata import write_metadata
 from mobilize.report import plots, provenance
 from mobilize.report.html import ReportInput, render

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from mobilize.report.results_tables import stored_runs_table
+from mobilize.report.table_layout import format_ms
 from mobilize.report.tables import (
     DeviceRow,
     compare_models,
     comparison_lines,
     devices_table,
-    format_ms,
     runs_table,
-    stored_runs_table,
 )
 from mobilize.results.stats import summarize
 from mobilize.results.store import StoredRun
