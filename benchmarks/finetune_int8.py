@@ -84,10 +84,10 @@ def train_family(name: str, steps: int, size: int, batch: int = 4,
 
 
 def equalize_before_instance_norm(model, samples: np.ndarray) -> int:
-    """exporter/fake_quant.py's rescaling (what --finetune applies first), on `samples`."""
+    """exporter/fake_quant_equalize.py's rescaling (what --finetune applies first), on `samples`."""
     import torch
 
-    from mobilize.exporter.fake_quant import equalize_before_instance_norm as equalize
+    from mobilize.exporter.fake_quant_equalize import equalize_before_instance_norm as equalize
 
     return equalize(model, [(torch.from_numpy(samples[i:i + 4]),)
                             for i in range(0, len(samples), 4)])
@@ -184,7 +184,8 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
         f"in all). tests/exporter/unseen_families.py at {size}x{size}, `mobilize export "
         "--target tflite-int8` defaults (32 calibration crops, 4 held-out), without and with "
         "`--finetune STEPS` (Adam, batch 4, MSE to the original model's output, fake "
-        "quantization of exporter/fake_quant.py). int8 SNR: the .tflite against the ORIGINAL "
+        "quantization of exporter/fake_quant.py and fake_quant_quantizers.py). int8 SNR: "
+        "the .tflite against the ORIGINAL "
         "fp32 model on the held-out photos (what the export reports, pooled over the images). "
         "Validation SNR: the fake-quantized PyTorch student against the original on the 8 "
         "calibration crops held out of training, before -> after (best state kept); float: "
@@ -192,7 +193,7 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
         "briefly on photo -> cartoon (benchmarks/finetune_int8.py `train_family`). "
         "`--finetune` first rescales each convolution feeding an InstanceNorm per output "
         "channel (centred, scaled to the channels' geometric-mean std; exact up to eps, "
-        "exporter/fake_quant.py `equalize_before_instance_norm`); 'equalized': that "
+        "exporter/fake_quant_equalize.py `equalize_before_instance_norm`); 'equalized': that "
         "rescaling alone, no fine-tuning, int8 SNR against the unscaled original; 'without "
         "equalization': fine-tuning alone. Fine-tune s: wall seconds of the "
         "fine-tuning stage (CPU seconds: the process's CPU "

@@ -1,7 +1,12 @@
 """Fake quantization of a PyTorch generator where the exporter's tflite-int8 file rounds.
 
 Used by `--finetune` (exporter/finetune.py) on a copy of the user's model, never on the model
-itself. What rounds, and how:
+itself. This module decides where a tensor rounds: it traces one forward pass, hooks a
+rounding at each tensor the int8 file keeps and swaps the norms (`insert_fake_quant`), and
+`FakeQuantModel` calibrates, switches rounding on and off and strips it all back. The
+rounding modules themselves are in exporter/fake_quant_quantizers.py; the exact float
+rescaling --finetune applies first, which reads the same trace, in
+exporter/fake_quant_equalize.py. What rounds, and how:
 
 - Conv2d / ConvTranspose2d weights: per output channel, symmetric int8 on [-127, 127] (the
   converter's per-channel weights; symmetric rounding commutes with a folded BatchNorm's
@@ -34,9 +39,18 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-QMIN, QMAX = -128, 127
-WEIGHT_QMAX = 127
-SPATIAL_QUANTILE = 0.5  # the exporter's default per-sample quantile (int8_ranges.RangeOptions)
+from mobilize.exporter.fake_quant_quantizers import (
+    LOGISTIC_PARAMS,
+    QUANT_NORMS,
+    SPATIAL_QUANTILE,
+    TANH_PARAMS,
+    ActivationQuant,
+    QuantGroupNorm,
+    QuantInstanceNorm,
+    WeightQuant,
+    fixed_input_range,
+)
+
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 FUSED_ACTIVATIONS = (nn.ReLU, nn.ReLU6)  # the converter fuses these into CONV_2D / ADD / MUL
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.ELU, nn.SiLU,
@@ -46,185 +60,6 @@ PASS_THROUGH = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.Consta
                 nn.PixelShuffle, nn.PixelUnshuffle, nn.Identity, nn.Dropout, nn.Flatten,
                 nn.MaxPool2d)
 
-
-def quant_params(low: float, high: float) -> tuple[float, int]:
-    """Scale and zero point of an int8 tensor on [low, high], widened to hold zero."""
-    low, high = min(low, 0.0), max(high, 0.0)
-    scale = (high - low) / (QMAX - QMIN) or 1e-8
-    zero_point = int(min(QMAX, max(QMIN, round(QMIN - low / scale))))
-    return scale, zero_point
-
-
-class ActivationQuant(nn.Module):
-    """Per-tensor asymmetric int8 rounding with a range calibrated like the exporter's.
-
-    `collect()` starts a calibration pass (extremes per sample are gathered, nothing is
-    rounded), `settle()` sets the range from them. `fixed` (scale, zero point) is a range TFLite
-    fixes (an input, TANH, LOGISTIC): never calibrated."""
-
-    def __init__(self, name: str, fixed: tuple[float, int] | None = None) -> None:
-        super().__init__()
-        self.name = name
-        self.fixed = fixed
-        self.rounding = False
-        self.collecting = False
-        self.quantize = True  # False: TFLite fuses this point away (set by the tracer)
-        self.spatial: bool | None = None
-        self.register_buffer("low", torch.tensor(0.0))
-        self.register_buffer("high", torch.tensor(0.0))
-        self._lows: list[torch.Tensor] = []
-        self._highs: list[torch.Tensor] = []
-
-    def collect(self) -> None:
-        self.collecting = True
-        self._lows, self._highs = [], []
-
-    def settle(self, quantile: float = SPATIAL_QUANTILE) -> None:
-        """The range from the extremes collected (kept: settle again with another quantile)."""
-        self.collecting = False
-        if not self._lows or self.fixed is not None:
-            return
-        lows, highs = torch.cat(self._lows), torch.cat(self._highs)
-        if self.spatial and quantile < 1.0:
-            low = torch.quantile(lows, 1.0 - quantile)
-            high = torch.quantile(highs, quantile)
-        else:
-            low, high = lows.min(), highs.max()
-        self.low.fill_(float(low))
-        self.high.fill_(float(high))
-
-    def params(self) -> tuple[float, int]:
-        return self.fixed or quant_params(float(self.low), float(self.high))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.quantize or not torch.is_floating_point(x):
-            return x
-        if self.collecting:
-            flat = x.detach().flatten(1).float()
-            self.spatial = x.dim() == 4 and x.shape[2] * x.shape[3] > 1
-            self._lows.append(flat.amin(1).cpu())
-            self._highs.append(flat.amax(1).cpu())
-            return x
-        if not self.rounding:
-            return x
-        scale, zero_point = self.params()
-        return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, QMIN, QMAX)
-
-
-def fixed_input_range(low: float, high: float) -> tuple[float, int]:
-    return quant_params(low, high)
-
-
-TANH_PARAMS = (1.0 / 128, 0)
-LOGISTIC_PARAMS = (1.0 / 256, -128)
-
-
-class WeightQuant(nn.Module):
-    """Parametrization: a conv weight as tflite-int8 stores it, per output channel."""
-
-    def __init__(self, channel_axis: int) -> None:
-        super().__init__()
-        self.channel_axis = channel_axis
-        self.rounding = False
-
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        if not self.rounding:
-            return weight
-        dims = [d for d in range(weight.dim()) if d != self.channel_axis]
-        scale = (weight.detach().abs().amax(dims) / WEIGHT_QMAX).clamp_min(1e-12)
-        zero = torch.zeros_like(scale, dtype=torch.int32)
-        return torch.fake_quantize_per_channel_affine(
-            weight, scale.float(), zero, self.channel_axis, -WEIGHT_QMAX, WEIGHT_QMAX)
-
-
-def _rsqrt(var_eps: torch.Tensor, eps: float) -> torch.Tensor:
-    """RSQRT of a rounded variance + eps: an int8 grid coarser than eps rounds a flat
-    channel's to zero, where int8 RSQRT saturates; never infinity here (nor its gradient)."""
-    return torch.rsqrt(var_eps.clamp_min(eps))
-
-
-def _affine(q: nn.ModuleDict, normed: torch.Tensor, weight: torch.Tensor | None,
-            bias: torch.Tensor | None) -> torch.Tensor:
-    """normed * weight + bias with the roundings the int8 file has: the converter folds a
-    multiplication by ones and an addition of zeros away (then `normed` is the norm's last
-    op, where a following ReLU fuses), so those steps round only when their parameters
-    are not trivial. A calibration pass sees every step, so none is left uncalibrated."""
-    collecting = q["out"].collecting
-    scale = weight is not None and (collecting or not bool(torch.all(weight == 1)))
-    shift = bias is not None and (collecting or not bool(torch.all(bias == 0)))
-    if not (scale or shift):
-        return q["out"](normed)
-    value = q["normed"](normed)
-    if scale:
-        assert weight is not None
-        value = value * weight.view(1, -1, 1, 1)
-        if not shift:
-            return q["out"](value)
-        value = q["scaled"](value)
-    assert bias is not None
-    return q["out"](value + bias.view(1, -1, 1, 1))
-
-
-class QuantInstanceNorm(nn.Module):
-    """InstanceNorm2d as `decompose_instance_norm` writes it, every intermediate rounded:
-    mean, x - mean, its square, the variance, + eps, RSQRT, the product, * scale, + bias."""
-
-    STEPS = ("mean", "centered", "sq", "var", "var_eps", "rsqrt", "normed", "scaled", "out")
-
-    def __init__(self, norm: nn.InstanceNorm2d, name: str) -> None:
-        super().__init__()
-        self.original = norm
-        self.eps = norm.eps
-        self.q = nn.ModuleDict({step: ActivationQuant(f"{name}.{step}") for step in self.STEPS})
-
-    @property
-    def output_quant(self) -> ActivationQuant:
-        return self.q["out"]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = self.q
-        mean = q["mean"](x.mean((2, 3), keepdim=True))
-        centered = q["centered"](x - mean)
-        var = q["var"](q["sq"](centered * centered).mean((2, 3), keepdim=True))
-        rsqrt = q["rsqrt"](_rsqrt(q["var_eps"](var + self.eps), self.eps))
-        return _affine(q, centered * rsqrt, self.original.weight, self.original.bias)
-
-
-class QuantGroupNorm(nn.Module):
-    """GroupNorm as `decompose_group_norm` writes it: channel means over H, W, then a 1x1
-    conv averaging them within each group (for the mean and the variance), every
-    intermediate rounded, then torch's weight Mul and bias Add."""
-
-    STEPS = ("mean_c", "mean", "centered", "sq", "var_c", "var", "var_eps", "rsqrt", "normed",
-             "scaled", "out")
-
-    def __init__(self, norm: nn.GroupNorm, name: str) -> None:
-        super().__init__()
-        self.original = norm
-        self.groups = norm.num_groups
-        self.eps = norm.eps
-        self.q = nn.ModuleDict({step: ActivationQuant(f"{name}.{step}") for step in self.STEPS})
-
-    @property
-    def output_quant(self) -> ActivationQuant:
-        return self.q["out"]
-
-    def _group_mean(self, per_channel: torch.Tensor) -> torch.Tensor:
-        n, c = per_channel.shape[:2]
-        grouped = per_channel.view(n, self.groups, c // self.groups)
-        return grouped.mean(2, keepdim=True).expand(-1, -1, c // self.groups).reshape(n, c, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = self.q
-        mean = q["mean"](self._group_mean(q["mean_c"](x.mean((2, 3), keepdim=True))))
-        centered = q["centered"](x - mean)
-        sq = q["sq"](centered * centered)
-        var = q["var"](self._group_mean(q["var_c"](sq.mean((2, 3), keepdim=True))))
-        rsqrt = q["rsqrt"](_rsqrt(q["var_eps"](var + self.eps), self.eps))
-        return _affine(q, centered * rsqrt, self.original.weight, self.original.bias)
-
-
-QUANT_NORMS = (QuantInstanceNorm, QuantGroupNorm)
 
 
 @dataclass
@@ -413,42 +248,6 @@ def _place_output_quants(quantized: FakeQuantModel, example: Sequence[torch.Tens
         placed.add(id(module))
         quantized.quantizers.append(quantizer)
         quantized.handles.append(module.register_forward_hook(_output_hook(quantizer)))
-
-
-@torch.no_grad()
-def equalize_before_instance_norm(model: nn.Module,
-                                  batches: Sequence[Sequence[torch.Tensor]]) -> int:
-    """Rescale, in place, each convolution whose output an InstanceNorm2d alone reads:
-    its output channels centred (bias minus the channel's mean over the batches: the norm
-    subtracts it anyway) and scaled to the channels' geometric-mean spatial std (weight
-    and bias times s_c, within [0.1, 10]: the norm divides it out), so the conv output's
-    one int8 scale serves every channel alike. Exact in float up to the norm's eps; a
-    functional reader of the conv output (`norm(y) + y`) is not seen here, so callers
-    check the output. Returns how many convolutions were rescaled."""
-    stds: dict[int, list[torch.Tensor]] = {}
-    means: dict[int, list[torch.Tensor]] = {}
-    convs: dict[int, nn.Module] = {}
-    for batch in batches:
-        calls = _trace(model, batch)
-        readers = _leaf_readers(calls)
-        for index, call in enumerate(calls):
-            conv, out = call.module, call.output
-            read_by = readers.get(index, [])
-            if (not isinstance(conv, CONVS) or conv.bias is None or out is None
-                    or conv.groups != 1 or len(read_by) != 1
-                    or not isinstance(read_by[0], nn.InstanceNorm2d)):
-                continue
-            convs[id(conv)] = conv
-            stds.setdefault(id(conv), []).append(out.double().std((2, 3)))
-            means.setdefault(id(conv), []).append(out.double().mean((2, 3)))
-    for key, conv in convs.items():
-        std = torch.cat(stds[key]).mean(0).clamp_min(1e-8)
-        mean = torch.cat(means[key]).mean(0)
-        scale = (std.log().mean().exp() / std).clamp(0.1, 10.0)
-        shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
-        conv.weight.mul_(scale.view(shape).to(conv.weight.dtype))
-        conv.bias.sub_(mean.to(conv.bias.dtype)).mul_(scale.to(conv.bias.dtype))
-    return len(convs)
 
 
 def insert_fake_quant(model: nn.Module, example: Sequence[torch.Tensor],

@@ -14,39 +14,33 @@ kept, Ctrl-C stops training with it, and a gain under MIN_GAIN_DB keeps the user
 untouched. The fake quantization is then stripped: the ONNX and .tflite files come from the
 fine-tuned float weights (the int8 path recalibrates their ranges), while verification still
 compares against the user's original model.
+
+This module is the training loop (`finetune_model`) and the constants it runs on. What it
+returns, and finetuned.pt, are exporter/finetune_report.py's; the pipeline's stage around
+it (checks, progress lines, warnings) is exporter/finetune_stage.py.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilize.contract import files as artifacts
 from mobilize.contract.specs import InputSpec
-from mobilize.errors import UsageError
-from mobilize.exporter.calibration import SampleSet, build_representative_data
-from mobilize.exporter.config import ExportConfig
-from mobilize.exporter.fake_quant import (
-    FakeQuantModel,
-    equalize_before_instance_norm,
-    insert_fake_quant,
-)
+from mobilize.exporter.calibration import SampleSet
+from mobilize.exporter.fake_quant import FakeQuantModel, insert_fake_quant
+from mobilize.exporter.fake_quant_equalize import equalize_before_instance_norm
+from mobilize.exporter.finetune_report import Finetuned, FinetuneReport
 from mobilize.exporter.int8_ranges import DEFAULT_QUANTILE_CHOICES
-from mobilize.exporter.model_loader import LoadedModel
 from mobilize.exporter.tflite_convert import split_validation
 
-FINETUNED_FILE = "finetuned.pt"
 DEFAULT_LR = 1e-4
 DEFAULT_BATCH = 4
 EVALUATIONS = 10  # validation (and range recalibration) points over the run
@@ -65,13 +59,12 @@ RANGE_CANDIDATES = (*DEFAULT_QUANTILE_CHOICES, 1.0)
 # float output drifted to 17.8 dB SNR from the original, and the real int8 file lost 0.6 dB.
 MIN_GAIN_DB = 0.5
 # Before fine-tuning, each convolution feeding an InstanceNorm is rescaled per channel
-# (fake_quant.equalize_before_instance_norm; exact up to eps). Alone it moved the int8 SNR of
-# the trained CycleGAN / Johnson nets -0.3 / +0.9 dB, but fine-tuning only carried over to the
-# real int8 files after it (docs/benchmarks.md, "int8 with quantization-aware fine-tuning").
+# (fake_quant_equalize.equalize_before_instance_norm; exact up to eps). Alone it moved the int8
+# SNR of the trained CycleGAN / Johnson nets -0.3 / +0.9 dB, but fine-tuning only carried over
+# to the real int8 files after it (docs/benchmarks.md, "int8 with quantization-aware
+# fine-tuning").
 EQUALIZE = True
 EQUALIZE_MIN_SNR_DB = 40.0  # float output of the rescaled student against the teacher
-VERIFIED_AGAINST = ("the original fp32 model (the teacher); the .tflite and model.onnx come "
-                    "from the fine-tuned weights in " + FINETUNED_FILE)
 
 
 class Progress(Protocol):
@@ -79,82 +72,6 @@ class Progress(Protocol):
 
     def __call__(self, step: int, steps: int, loss: float, snr_db: float, best_db: float,
                  seconds: float) -> None: ...
-
-
-@dataclass(frozen=True)
-class FinetuneReport:
-    steps: int  # asked for
-    steps_run: int  # fewer when interrupted
-    seconds: float
-    device: str
-    lr: float
-    batch: int
-    first_loss: float | None
-    final_loss: float | None
-    best_step: int  # 0: no step improved on the start
-    train_samples: int
-    validation_samples: int
-    validation_snr_db_before: float
-    validation_snr_db_after: float  # of the weights exported
-    validation_snr_db_best_seen: float  # the best state's, kept only MIN_GAIN_DB above before
-    float_snr_db_after: float  # the fine-tuned fp32 weights vs the teacher (no rounding)
-    rounding_points: int  # activation tensors rounded in the student
-    interrupted: bool
-    loss: str  # "mse" or "l1"
-    equalized_convs: int  # convolutions rescaled before fine-tuning
-    history: tuple[tuple[int, float, float], ...]  # (step, loss, validation SNR dB)
-    skipped: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        def rounded(value: float | None, digits: int = 3) -> float | None:
-            return None if value is None or not math.isfinite(value) else round(value, digits)
-
-        return {
-            "steps": self.steps, "steps_run": self.steps_run,
-            "seconds": round(self.seconds, 1), "device": self.device, "lr": self.lr,
-            "batch": self.batch,
-            "loss": (f"{self.loss} to the original model's output over its "
-                     f"{'variance' if self.loss == 'mse' else 'std'} (first/final: mean over "
-                     "a tenth of the steps)"),
-            "first_loss": rounded(self.first_loss, 5), "final_loss": rounded(self.final_loss, 5),
-            "best_step": self.best_step, "train_samples": self.train_samples,
-            "validation_samples": self.validation_samples,
-            "validation_snr_db": {"before": rounded(self.validation_snr_db_before, 2),
-                                  "after": rounded(self.validation_snr_db_after, 2),
-                                  "best_seen": rounded(self.validation_snr_db_best_seen, 2),
-                                  "float_after": rounded(self.float_snr_db_after, 2),
-                                  "note": "fake-quantized PyTorch student against the original "
-                                  "fp32 model on calibration samples held out of training"},
-            "rounding_points": self.rounding_points, "interrupted": self.interrupted,
-            "equalized_convs": self.equalized_convs,
-            "history": [[step, rounded(loss, 5), rounded(snr, 2)]
-                        for step, loss, snr in self.history],
-            "not_modelled": list(self.skipped),
-        }
-
-
-@dataclass(frozen=True)
-class Finetuned:
-    """The fine-tuned float model (fake quantization stripped) and how it got there."""
-
-    module: nn.Module
-    report: FinetuneReport
-
-    def exported(self, loaded: LoadedModel) -> LoadedModel:
-        """What the ONNX export reads: the student, with the loaded model's specs."""
-        return replace(loaded, module=self.module)
-
-    def state_dict_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        torch.save(self.module.state_dict(), buffer)
-        return buffer.getvalue()
-
-    def write(self, folder: Path) -> dict[str, Any]:
-        """Write finetuned.pt into `folder`; metadata.json's `finetune` entry."""
-        content = self.state_dict_bytes()
-        artifacts.atomic_write_bytes(folder / FINETUNED_FILE, content)
-        return {"file": FINETUNED_FILE, "sha256": artifacts.sha256_bytes(content),
-                "verified_against": VERIFIED_AGAINST, **self.report.to_json()}
 
 
 def _batches(arrays: Sequence[np.ndarray], indices: Sequence[int], batch: int,
@@ -358,7 +275,7 @@ def finetune_model(teacher: nn.Module, inputs: Sequence[InputSpec], samples: Sam
 
 def _equalize(student: nn.Module, teacher: nn.Module, arrays: Sequence[np.ndarray],
               device: torch.device) -> int:
-    """fake_quant.equalize_before_instance_norm on the student, undone unless its float
+    """fake_quant_equalize.equalize_before_instance_norm on the student, undone unless its float
     output stays within EQUALIZE_MIN_SNR_DB of the teacher's on the training samples."""
     every = list(range(len(arrays[0])))
     batches = list(_batches(arrays, every, DEFAULT_BATCH, device))
@@ -370,64 +287,6 @@ def _equalize(student: nn.Module, teacher: nn.Module, arrays: Sequence[np.ndarra
         student.load_state_dict(before)  # a reader the trace did not see: not exact
         return 0
     return changed
-
-
-def check_finetunable(loaded: LoadedModel, device: str) -> None:
-    if loaded.kind not in ("factory", "module") or isinstance(loaded.module,
-                                                               torch.jit.ScriptModule):
-        raise UsageError(
-            f"--finetune needs the model as Python code, not a {loaded.kind} file: the "
-            "student replaces its InstanceNorm/GroupNorm modules and trains its weights",
-            hint="export from the factory (path/to/file.py:build --weights gen.pth)")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--finetune-device cuda: this torch sees no CUDA device",
-                         hint="use --finetune-device cpu")
-
-
-class ProgressListenerLike(Protocol):
-    """pipeline.ProgressListener (not imported: the pipeline imports this module)."""
-
-    def stage_started(self, number: int, name: str) -> None: ...
-    def stage_finished(self, number: int, name: str, seconds: float, detail: str) -> None: ...
-    def warn(self, message: str) -> None: ...
-
-
-def finetune_stage(config: ExportConfig, loaded: LoadedModel,
-                   progress: ProgressListenerLike) -> Finetuned | None:
-    """The pipeline's fine-tuning step (None without --finetune): the calibration samples
-    are built as stage 5 builds them (same sources, same seeds, so the same samples)."""
-    if not config.finetune_steps:
-        return None
-    check_finetunable(loaded, config.finetune_device)
-    steps = config.finetune_steps
-    name = f"quantization-aware fine-tuning, {steps} steps on {config.finetune_device}"
-    progress.stage_started(1, name)
-    data = build_representative_data(loaded.inputs, config.calib_sources,
-                                     config.calib_samples, config.verify_samples, True)
-
-    def report(step: int, total: int, loss: float, snr: float, best: float,
-               seconds: float) -> None:
-        progress.stage_finished(1, f"  fine-tune step {step}/{total}", seconds,
-                                f"loss {loss:.4f}, validation SNR {snr:.1f} dB "
-                                f"(best {best:.1f} dB, fake-quant vs original)")
-
-    tuned = finetune_model(loaded.module, loaded.inputs, data.calibration, steps,
-                           device=config.finetune_device, progress=report)
-    found = tuned.report
-    if found.interrupted:
-        progress.warn(f"fine-tuning interrupted after {found.steps_run} of {steps} steps; "
-                      f"exporting the best state (step {found.best_step})")
-    if found.best_step == 0:
-        progress.warn(
-            f"fine-tuning did not raise the fake-quantized validation SNR by {MIN_GAIN_DB:g} dB "
-            f"(start {found.validation_snr_db_before:.1f}, best "
-            f"{found.validation_snr_db_best_seen:.1f} dB); the original weights are exported")
-    progress.stage_finished(
-        1, "quantization-aware fine-tuning", found.seconds,
-        f"validation SNR {found.validation_snr_db_before:.1f} -> "
-        f"{found.validation_snr_db_after:.1f} dB (fake-quant vs original), best step "
-        f"{found.best_step}/{found.steps_run}")
-    return tuned
 
 
 def log_to(write: Callable[[str], None]) -> Progress:

@@ -28,7 +28,8 @@ from mobilize.exporter import int8_advice, preflight
 from mobilize.exporter.calibration import RepresentativeData, build_representative_data
 from mobilize.exporter.config import ExportConfig, Int8Ranges, Target
 from mobilize.exporter.export_metadata import build_metadata, write_graphs
-from mobilize.exporter.finetune import Finetuned, finetune_stage
+from mobilize.exporter.finetune_report import Finetuned
+from mobilize.exporter.finetune_stage import finetune_stage
 from mobilize.exporter.inspect_tflite import GraphReport, inspect_graph
 from mobilize.exporter.int8_advice import Option
 from mobilize.exporter.model_loader import LoadedModel, load_model
