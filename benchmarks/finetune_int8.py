@@ -108,6 +108,7 @@ class Row:
     finetune_s: float | None
     finetune_cpu_s: float | None
     export_s: float
+    real_check: str = "-"  # both real int8 files on the held-out crops, and which was kept
 
 
 def _original(name: str, size: int, weights: Path | None):
@@ -170,7 +171,16 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
     return Row(name, label, steps, snr_db, psnr_db,
                bound["outputs"][0]["snr_db"] if bound else None,
                snr.get("before"), snr.get("after"), snr.get("float_after"),
-               tuned["best_step"] if tuned else None, finetune_s, finetune_cpu, wall)
+               tuned["best_step"] if tuned else None, finetune_s, finetune_cpu, wall,
+               _real_check(tuned))
+
+
+def _real_check(tuned: dict | None) -> str:
+    check = (tuned or {}).get("real_file_check")
+    if not check:
+        return "-"
+    return (f"{check['finetuned_int8_snr_db']:.1f} / {check['post_training_int8_snr_db']:.1f}, "
+            f"{check['kept'].replace('_', '-')} kept")
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -200,8 +210,9 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
         "time in the same share).", "",
         "| family | weights | steps | int8 SNR dB | int8 PSNR dB | input cap SNR dB | "
         "validation SNR dB (fake quant) | float SNR dB | best step | fine-tune s | "
-        "fine-tune CPU s | export s |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        "fine-tune CPU s | export s | real files on the held-out crops: fine-tuned / "
+        "post-training SNR dB |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         validation = ("-" if row.validation_before is None else
@@ -210,7 +221,8 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
             f"| {row.family} | {row.weights} | {row.steps} | {_f(row.snr_db)} | "
             f"{_f(row.psnr_db)} | {_f(row.cap_snr_db)} | {validation} | "
             f"{_f(row.float_after)} | {row.best_step if row.best_step is not None else '-'} | "
-            f"{_f(row.finetune_s, 0)} | {_f(row.finetune_cpu_s, 0)} | {row.export_s:.0f} |")
+            f"{_f(row.finetune_s, 0)} | {_f(row.finetune_cpu_s, 0)} | {row.export_s:.0f} | "
+            f"{row.real_check} |")
     return "\n".join(lines) + "\n"
 
 

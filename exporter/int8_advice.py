@@ -14,12 +14,18 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mobilize.exporter.config import Target
+from mobilize.exporter.config import ExportConfig, Target
+
+if TYPE_CHECKING:  # the pipeline imports this module
+    from mobilize.exporter.pipeline import ProgressListener, TargetResult
+
+ALTERNATIVES_FOLDER = "alternatives"  # inside the export's work folder
 
 ADVICE_SNR_DB = 30.0
 ALTERNATIVES = (Target.DYNAMIC, Target.FP16, Target.INT16X8)
@@ -80,12 +86,6 @@ def measure(target: Target, content: bytes | None, snr_db: float | None,
     return Option(target, snr_db, worst_psnr_db, cpu_latency_ms(content), len(content))
 
 
-def measure_options(int8: Option, convert: Callable[[Target], Option],
-                    targets: Sequence[Target] = ALTERNATIVES) -> tuple[Option, ...]:
-    """int8 first, then each alternative as `convert` measures it."""
-    return (int8, *(convert(target) for target in targets))
-
-
 def _figures(option: Option) -> str:
     name = f"    {option.target.value:<15}"
     if option.error is not None:
@@ -126,3 +126,46 @@ def advice(options: Sequence[Option], means: int, rsqrts: int,
         f"  {pick[0].upper()}{pick[1:]}; or --finetune 200 to tune the int8 weights to its "
         "rounding; --debug-quant names the layers that lose most. A phone ranks them its own "
         "way: `mobilize bench` them there"])
+
+
+def advise_int8(config: ExportConfig, results: list[TargetResult],
+                convert_missing: Callable[[list[Target], Path], dict[Target, TargetResult]],
+                work: Path, progress: ProgressListener) -> list[TargetResult]:
+    """A tflite-int8 result under ADVICE_SNR_DB gets the warning with this model's figures
+    (`convert_missing` makes the targets the export was not asked for, into a folder)."""
+    index = next((i for i, r in enumerate(results) if r.target is Target.INT8 and r.ok), None)
+    if index is None:
+        return results
+    int8 = results[index]
+    assert int8.verification is not None and int8.graph is not None
+    if not needs_advice(min(o.snr_db for o in int8.verification.outputs)):
+        return results
+    start = time.perf_counter()
+    made = {r.target: r for r in results}
+    missing = [t for t in ALTERNATIVES if t not in made]
+    measuring = config.int8_alternatives and not config.finetune_steps
+    if measuring and missing:
+        made.update(convert_missing(missing, work / ALTERNATIVES_FOLDER))
+    options = tuple(_option(made[target], work if target in config.targets
+                            else work / ALTERNATIVES_FOLDER)
+                    for target in (Target.INT8, *ALTERNATIVES)
+                    if target is Target.INT8 or (measuring and target in made))
+    histogram = int8.graph.op_histogram
+    text = advice(options, histogram.get("MEAN", 0), histogram.get("RSQRT", 0),
+                  config.finetune_steps)
+    if len(options) > 1:
+        progress.stage_finished(6, "  int8 alternatives", time.perf_counter() - start,
+                                "; ".join(f"{o.target.file_suffix} "
+                                          f"{'failed' if o.error else f'{o.snr_db:.1f} dB'}"
+                                          for o in options))
+    results = list(results)
+    results[index] = replace(int8, warnings=(*int8.warnings, text), alternatives=options)
+    return results
+
+
+def _option(result: TargetResult, work: Path) -> Option:
+    if not result.ok or result.verification is None or result.file is None:
+        return Option(result.target, error=result.error or "not converted")
+    return measure(result.target, (work / "out" / result.file).read_bytes(),
+                   min(o.snr_db for o in result.verification.outputs),
+                   result.verification.worst_psnr_db)

@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from mobilize.contract import files as artifacts
 from mobilize.errors import ConversionError, QualityGateError
-from mobilize.exporter import int8_advice, preflight
+from mobilize.exporter import finetune_check, int8_advice, preflight
 from mobilize.exporter.calibration import RepresentativeData, build_representative_data
 from mobilize.exporter.config import ExportConfig, Int8Ranges, Target
 from mobilize.exporter.export_metadata import build_metadata, write_graphs
@@ -209,11 +209,32 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
             listing = "; ".join(f"{r.target.value}: {r.error}" for r in results)
             raise ConversionError(listing if len(results) > 1 else first.error or "failed",
                                   hint=first.hint)
+        check = _against_post_training(config, loaded, data, results, finetuned, work,
+                                       progress)
         with _stage(progress, 7, "write outputs") as stage:
-            result = _write_outputs(config, loaded, plan, data, results, work, seconds,
-                                    finetuned, warnings)
+            if check is not None and not check[0].keeps_finetuned:
+                result = finetune_check.post_training_instead(config, check[1], finetuned,
+                                                             check[0])
+            else:
+                result = _write_outputs(config, loaded, plan, data, results, work, seconds,
+                                        finetuned, warnings, check[0] if check else None)
             stage.detail = str(result.metadata_path)
     return result
+
+
+def _against_post_training(config: ExportConfig, loaded: LoadedModel, data: RepresentativeData,
+                           results: list[TargetResult], finetuned: Finetuned | None, work: Path,
+                           progress: ProgressListener,
+                           ) -> tuple[finetune_check.RealFileCheck, ExportResult] | None:
+    """After a fine-tuning that moved the weights: the same export of the user's own
+    weights, both int8 files scored on the held-out calibration samples (finetune_check)."""
+    int8 = next((r for r in results if r.target is Target.INT8 and r.ok and r.file), None)
+    if finetuned is None or finetuned.report.best_step == 0 or int8 is None or not int8.file:
+        return None
+    return finetune_check.compare_with_post_training(
+        lambda plain: _run_stages(plain, SilentProgress()), config, loaded,
+        split_validation(data.calibration)[1], (work / "out" / int8.file).read_bytes(), work,
+        progress)
 
 
 def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
@@ -292,48 +313,13 @@ def _advise_int8(config: ExportConfig, loaded: LoadedModel, plan: GraphPlan,
                  raw_onnx: OnnxArtifact, data: RepresentativeData,
                  reference: dict[str, np.ndarray], results: list[TargetResult], work: Path,
                  progress: ProgressListener) -> list[TargetResult]:
-    """A tflite-int8 file under 30 dB SNR gets a warning quoting what the other targets keep
-    on this model, measured now (exporter/int8_advice.py)."""
-    index = next((i for i, r in enumerate(results) if r.target is Target.INT8 and r.ok), None)
-    if index is None:
-        return results
-    int8 = results[index]
-    assert int8.verification is not None and int8.graph is not None
-    if not int8_advice.needs_advice(min(o.snr_db for o in int8.verification.outputs)):
-        return results
-    start = time.perf_counter()
-    made = {r.target: r for r in results}
-    missing = [t for t in int8_advice.ALTERNATIVES if t not in made]
-    measuring = config.int8_alternatives and not config.finetune_steps
-    if measuring and missing:
-        alternatives = work / "alternatives"
-        wider = extend_plan(plan, raw_onnx, config, missing, alternatives)
-        for target in missing:
-            made[target] = _convert_target(config, target, loaded, wider, data, reference,
-                                           alternatives)
-    options = tuple(_option(made[target], work if target in config.targets
-                            else work / "alternatives")
-                    for target in (Target.INT8, *int8_advice.ALTERNATIVES)
-                    if target is Target.INT8 or (measuring and target in made))
-    histogram = int8.graph.op_histogram
-    text = int8_advice.advice(options, histogram.get("MEAN", 0), histogram.get("RSQRT", 0),
-                              config.finetune_steps)
-    if len(options) > 1:
-        progress.stage_finished(6, "  int8 alternatives", time.perf_counter() - start,
-                                "; ".join(f"{o.target.file_suffix} "
-                                          f"{'failed' if o.error else f'{o.snr_db:.1f} dB'}"
-                                          for o in options))
-    results = list(results)
-    results[index] = replace(int8, warnings=(*int8.warnings, text), alternatives=options)
-    return results
+    """int8_advice.advise_int8, converting the targets it asks for from their own graphs."""
+    def convert_missing(targets: list[Target], folder: Path) -> dict[Target, TargetResult]:
+        wider = extend_plan(plan, raw_onnx, config, targets, folder)
+        return {t: _convert_target(config, t, loaded, wider, data, reference, folder)
+                for t in targets}
 
-
-def _option(result: TargetResult, work: Path) -> Option:
-    if not result.ok or result.verification is None or result.file is None:
-        return Option(result.target, error=result.error or "not converted")
-    return int8_advice.measure(result.target, (work / "out" / result.file).read_bytes(),
-                               min(o.snr_db for o in result.verification.outputs),
-                               result.verification.worst_psnr_db)
+    return int8_advice.advise_int8(config, results, convert_missing, work, progress)
 
 
 def _runtime_error(error: Exception, target: Target) -> ConversionError:
@@ -367,7 +353,8 @@ def _summary(result: TargetResult) -> str:
 def _write_outputs(config: ExportConfig, loaded: LoadedModel, plan: GraphPlan,
                    data: RepresentativeData, results: list[TargetResult], work: Path,
                    seconds: dict[str, float], finetuned: Finetuned | None = None,
-                   warnings: tuple[str, ...] = ()) -> ExportResult:
+                   warnings: tuple[str, ...] = (),
+                   check: finetune_check.RealFileCheck | None = None) -> ExportResult:
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     write_graphs(plan, out)
@@ -378,6 +365,8 @@ def _write_outputs(config: ExportConfig, loaded: LoadedModel, plan: GraphPlan,
     metadata = build_metadata(config, loaded, plan, data, results, seconds, warnings)
     if finetuned is not None:  # finetuned.pt: the weights the files were converted from
         metadata["finetune"] = finetuned.write(out)
+        if check is not None:
+            metadata["finetune"]["real_file_check"] = check.to_json()
     metadata_path = preflight.replace_metadata(out, metadata)  # last; drops stale files
     return ExportResult(out_dir=out, metadata_path=metadata_path, onnx_path=out / "model.onnx",
                         targets=tuple(results),

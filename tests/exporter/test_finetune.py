@@ -127,3 +127,65 @@ def test_finetune_export_verifies_against_the_original_model(tmp_path):
                                        INPUTS, ("output",), MINUS_ONE_ONE)
         assert against_student.outputs[0].snr_db != pytest.approx(reported["snr_db"],
                                                                  abs=1e-6)
+
+
+@pytest.fixture
+def moving_finetune(monkeypatch):
+    """A fine-tuning whose weights moved (a random-init net gains too little in 20 steps for
+    MIN_GAIN_DB, so the student's first conv is nudged by 2 %): the real-file comparison
+    then runs on two different int8 files."""
+    from dataclasses import replace
+
+    from mobilize.exporter import pipeline
+
+    real_stage = pipeline.finetune_stage
+
+    def moved(*args, **kwargs):
+        tuned = real_stage(*args, **kwargs)
+        if tuned is None:  # the post-training export the comparison runs
+            return None
+        conv = next(m for m in tuned.module.modules() if isinstance(m, nn.Conv2d))
+        with torch.no_grad():
+            conv.weight.mul_(1.02)
+        report = replace(tuned.report, best_step=max(1, tuned.report.best_step))
+        return replace(tuned, report=report)
+
+    monkeypatch.setattr(pipeline, "finetune_stage", moved)
+
+
+def test_finetune_is_compared_with_post_training_in_the_real_files(tmp_path, moving_finetune):
+    result = run_export(_config(tmp_path / "out", finetune_steps=20))
+    tuned = json.loads(result.metadata_path.read_text())["finetune"]
+    check = tuned["real_file_check"]
+    assert tuned["best_step"] > 0 and check["samples"] == tuned["validation_samples"]
+    finetuned_wins = check["finetuned_int8_snr_db"] > check["post_training_int8_snr_db"]
+    assert check["kept"] == ("finetuned" if finetuned_wins else "post_training")
+    assert (result.out_dir / FINETUNED_FILE).is_file() == finetuned_wins
+
+
+def test_post_training_int8_is_written_when_it_beats_the_finetuned_file(tmp_path, monkeypatch,
+                                                                        moving_finetune):
+    from mobilize.exporter import finetune_check
+
+    monkeypatch.setattr(finetune_check.RealFileCheck, "keeps_finetuned",
+                        property(lambda self: False))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / FINETUNED_FILE).write_bytes(b"from an earlier export")  # which listed it:
+    (out / "metadata.json").write_text(json.dumps({"finetune": {"file": FINETUNED_FILE}}))
+    result = run_export(_config(out, finetune_steps=20))
+    metadata = json.loads(result.metadata_path.read_text())
+    assert not (out / FINETUNED_FILE).exists()  # stale, and this export kept no weights
+    assert metadata["finetune"]["file"] is None
+    assert metadata["finetune"]["real_file_check"]["kept"] == "post_training"
+    [told] = [w for w in metadata["warnings"] if w.startswith("--finetune 20:")]
+    assert "the post-training file is written and finetuned.pt is not" in told
+    # the file is the post-training export of the user's own weights, verified as usual
+    plain = run_export(_config(tmp_path / "plain"))
+    written = metadata["artifacts"][0]
+    expected = json.loads(plain.metadata_path.read_text())["artifacts"][0]
+    # (two conversions of one graph differ in a few bytes of the flatbuffer, not in figures)
+    assert abs(written["size_bytes"] - expected["size_bytes"]) <= 64
+    assert (out / written["file"]).is_file() and result.out_dir == out
+    assert written["verification"]["outputs"][0]["snr_db"] == pytest.approx(
+        expected["verification"]["outputs"][0]["snr_db"], abs=1e-6)
