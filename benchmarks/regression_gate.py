@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from mobilize.cli import main as mobilize  # noqa: E402
 from mobilize.emulator.testing import running_emulator  # noqa: E402
-from tests.device_bench.conv_models import conv_model  # noqa: E402
+from tests.device_bench.conv_models import conv_model, gate_bench_args  # noqa: E402
 
 EXIT_REGRESSION = 5
 
@@ -48,16 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         base, slower = tmp / "base.tflite", tmp / "slower.tflite"
         conv_model(base, 3)
         conv_model(slower, 4)
-        db = tmp / "results.db"
         with running_emulator(tmp / "device", accept_new_keys=True) as emu:
             def bench(model: Path, *extra: str) -> tuple[int, str]:
                 err = io.StringIO()
                 with contextlib.redirect_stderr(err):
-                    code = mobilize([
-                        "bench", str(model), "--serial", emu.serial, "--adb-key",
-                        str(tmp / "adbkey"), "--db", str(db), "--threads", "1", "--runs",
-                        str(args.runs), "--warmup", "5", "--cooldown-timeout", "5",
-                        "--auth-timeout", "5", *extra])
+                    code = mobilize(gate_bench_args(model, emu.serial, tmp, args.runs,
+                                                    *extra))
                 return code, err.getvalue()
 
             assert bench(base, "--repeat", "3")[0] == 0

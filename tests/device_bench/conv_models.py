@@ -8,6 +8,15 @@ from pathlib import Path
 import numpy as np
 
 
+def gate_bench_args(model: Path, serial: str, folder: Path, runs: int,
+                    *extra: str) -> list[str]:
+    """`mobilize bench` as the gate's test and benchmark run it: 1 thread (4 threads on 2
+    shared cores swing run medians by 30 % and more), its key and results db in `folder`."""
+    return ["bench", str(model), "--serial", serial, "--adb-key", str(folder / "adbkey"),
+            "--db", str(folder / "results.db"), "--threads", "1", "--runs", str(runs),
+            "--warmup", "5", "--cooldown-timeout", "5", "--auth-timeout", "5", *extra]
+
+
 def conv_model(path: Path, middle_layers: int) -> None:
     """64x64, 16 channels: ~0.5 ms a run here; one more middle layer is ~+25 % compute."""
     import tensorflow as tf

@@ -24,7 +24,7 @@ from mobilize.results.regression import (
 )
 from mobilize.results.store import get_run, open_store, save_run
 from tests.device_bench.conftest import make_record
-from tests.device_bench.conv_models import conv_model
+from tests.device_bench.conv_models import conv_model, gate_bench_args
 
 RNG_SEED = 16
 
@@ -188,13 +188,9 @@ def test_gate_on_the_emulated_device(tmp_path: Path, capsys) -> None:
     base, slower = tmp_path / "base.tflite", tmp_path / "slower.tflite"
     conv_model(base, 3)
     conv_model(slower, 12)
-    db = tmp_path / "results.db"
     with running_emulator(tmp_path / "device", accept_new_keys=True) as emu:
         def bench(model: Path, *extra: str) -> tuple[int, str]:
-            code = main(["bench", str(model), "--serial", emu.serial, "--adb-key",
-                         str(tmp_path / "adbkey"), "--db", str(db), "--threads", "1",
-                         "--runs", "50", "--warmup", "5", "--cooldown-timeout", "5",
-                         "--auth-timeout", "5", *extra])
+            code = main(gate_bench_args(model, emu.serial, tmp_path, 50, *extra))
             return code, capsys.readouterr().err
 
         assert bench(base, "--repeat", "3")[0] == 0
