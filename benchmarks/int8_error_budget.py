@@ -239,7 +239,7 @@ def family_budget(name: str, size: int, steps: int, work: Path) -> Budget:
         config = replace(config, weights=work / f"{name}.pt")
     exported = run_export(config)
     verification = exported.targets[0].verification
-    tflite_int8 = min(o.snr_db for o in verification.outputs) if verification else None
+    tflite_int8 = verification.worst_snr_db if verification else None
     return measure_budget(name, build_graph(config, exported.onnx_path), tflite_int8)
 
 

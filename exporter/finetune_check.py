@@ -71,7 +71,7 @@ def validation_snr_db(loaded: LoadedModel, content: bytes, validation: SampleSet
     """The worst output's SNR of `content` against the user's model on `validation`."""
     figures, _, _ = verify(loaded.module, content, validation, loaded.inputs,
                            loaded.output_names, loaded.output_range)
-    return min(output.snr_db for output in figures.outputs)
+    return figures.worst_snr_db
 
 
 def compare_with_post_training(run_plain: Callable[[ExportConfig], ExportResult],

@@ -75,15 +75,8 @@ def cpu_latency_ms(content: bytes, threads: int = LATENCY_THREADS,
     return statistics.median(times) * 1000.0
 
 
-def needs_advice(snr_db: float | None) -> bool:
-    return snr_db is not None and snr_db < ADVICE_SNR_DB
-
-
-def measure(target: Target, content: bytes | None, snr_db: float | None,
-            worst_psnr_db: float | None, error: str | None = None) -> Option:
-    if content is None:
-        return Option(target, error=error or "not converted")
-    return Option(target, snr_db, worst_psnr_db, cpu_latency_ms(content), len(content))
+def needs_advice(snr_db: float) -> bool:
+    return snr_db < ADVICE_SNR_DB
 
 
 def _figures(option: Option) -> str:
@@ -138,7 +131,7 @@ def advise_int8(config: ExportConfig, results: list[TargetResult],
         return results
     int8 = results[index]
     assert int8.verification is not None and int8.graph is not None
-    if not needs_advice(min(o.snr_db for o in int8.verification.outputs)):
+    if not needs_advice(int8.verification.worst_snr_db):
         return results
     start = time.perf_counter()
     made = {r.target: r for r in results}
@@ -166,6 +159,6 @@ def advise_int8(config: ExportConfig, results: list[TargetResult],
 def _option(result: TargetResult, work: Path) -> Option:
     if not result.ok or result.verification is None or result.file is None:
         return Option(result.target, error=result.error or "not converted")
-    return measure(result.target, (work / "out" / result.file).read_bytes(),
-                   min(o.snr_db for o in result.verification.outputs),
-                   result.verification.worst_psnr_db)
+    content = (work / "out" / result.file).read_bytes()
+    return Option(result.target, result.verification.worst_snr_db,
+                  result.verification.worst_psnr_db, cpu_latency_ms(content), len(content))

@@ -62,6 +62,11 @@ class Verification:
         return min(o.worst_image_psnr_db for o in self.outputs)
 
     @property
+    def worst_snr_db(self) -> float:
+        """SNR of the output that keeps least: what the int8 advice and --finetune judge."""
+        return min(o.snr_db for o in self.outputs)
+
+    @property
     def pooled_psnr_db(self) -> float:
         """PSNR of the error pooled over all held-out images (worst output); shown, never gated."""
         return min(o.psnr_db for o in self.outputs)
