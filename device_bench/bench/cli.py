@@ -1,18 +1,17 @@
-"""`mobilize devices`, `mobilize bench` and `mobilize results`: a thin layer over the library."""
+"""The `mobilize devices` and `mobilize bench` parsers, and `bench` itself (devices: devices_cli)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
-from mobilize.bench import app_contract
 from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision, HarnessOptions, RunnerKind
+from mobilize.bench.device_options import add_device_options, connect_options, device_targets
+from mobilize.bench.devices_cli import cmd_devices
 from mobilize.bench.fleet import (
     bench_on_device,
     fan_out,
@@ -28,27 +27,13 @@ from mobilize.console import (
     figures_console,
     write_json,
 )
-from mobilize.device import ops
-from mobilize.device.adb_client import resolve_adb_servers
-from mobilize.device.connect import READY, DeviceTarget, choose_targets, discover, open_device
-from mobilize.device.device import Device
 from mobilize.device.errors import (
-    EXIT_DEVICE_ERROR,
-    DeviceError,
     UsageError,
 )
-from mobilize.device.keys import default_key_path
-from mobilize.device.transports import (
-    DEFAULT_AUTH_TIMEOUT_S,
-    ConnectOptions,
-    Transport,
-)
 from mobilize.report.tables import (
-    DeviceRow,
     ModelComparison,
     compare_models,
     comparison_lines,
-    devices_table,
     runs_table,
 )
 from mobilize.results.compare import parse_fraction
@@ -64,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model, SoC, ABI, Android version, GPU renderer, battery temperature, thermal status "
         "and the bundled benchmark app's version.",
     )
-    _add_device_options(devices)
+    add_device_options(devices)
     add_json_option(devices, "the devices")
     devices.set_defaults(handler=cmd_devices)
 
@@ -153,135 +138,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--min-psnr", type=float, metavar="DB", help="with --check-quality: exit 6 below this"
     )
-    _add_device_options(bench)
+    add_device_options(bench)
     bench.set_defaults(handler=cmd_bench)
-
-
-def _add_device_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--serial",
-        "-s",
-        action="append",
-        default=[],
-        help="device serial (HOST:PORT for TCP); repeat for several devices",
-    )
-    parser.add_argument(
-        "--transport",
-        choices=[t.value for t in Transport],
-        default="auto",
-        help="auto: adb-shell, or the stock adb client when an adb server holds the USB interface",
-    )
-    parser.add_argument(
-        "--adb-key",
-        type=Path,
-        default=None,
-        help="ADB private key (default: ~/.android/adbkey, created if missing)",
-    )
-    parser.add_argument(
-        "--auth-timeout",
-        type=float,
-        default=DEFAULT_AUTH_TIMEOUT_S,
-        help='seconds to wait for "Allow" on the phone',
-    )
-    parser.add_argument(
-        "--adb-server-port",
-        type=int,
-        default=None,
-        help="port of the local stock adb server (default: $ANDROID_ADB_SERVER_PORT or 5037)",
-    )
-    parser.add_argument(
-        "--adb-server",
-        action="append",
-        default=[],
-        metavar="HOST:PORT",
-        help="an adb server to use (another host's too); repeatable: --all-devices then "
-        "means every device on every one (default: $ADB_SERVER_SOCKET, tcp:HOST:PORT)",
-    )
-
-
-def _connect_options(args: argparse.Namespace) -> ConnectOptions:
-    default, named = resolve_adb_servers(args.adb_server, args.adb_server_port, os.environ)
-    return ConnectOptions(
-        key_path=args.adb_key or default_key_path(),
-        transport=Transport(args.transport),
-        auth_timeout_s=args.auth_timeout,
-        adb_server_port=default.port,
-        adb_server_host=default.host,
-        adb_servers=named,
-    )
-
-
-def _targets(args: argparse.Namespace, options: ConnectOptions, all_devices: bool):
-    """The DeviceTargets to use, each opened where it was found (named adb servers are asked
-    even for --serial: they say which one has the device)."""
-    available = [] if args.serial and not options.adb_servers else discover(options)
-    return choose_targets(args.serial, os.environ.get("ANDROID_SERIAL"), available, options,
-                          all_devices=all_devices)
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def cmd_devices(args: argparse.Namespace) -> int:
-    options = _connect_options(args)
-    available = [] if args.serial and not options.adb_servers else discover(options)
-    unusable = [] if args.serial else [entry for entry in available if entry.state != READY]
-    env_serial = os.environ.get("ANDROID_SERIAL")
-    targets = {} if unusable and not any(e.state == READY for e in available) else {
-        target.key: target for target in choose_targets(
-            args.serial, env_serial, available, options, all_devices=not env_serial)}
-    outcomes = fan_out(list(targets), lambda key: _describe(targets[key]))
-    if len(outcomes) == 1 and not unusable and isinstance(outcomes[0], DeviceError):
-        raise outcomes[0]  # one device: its own message and hint say what to do
-    rows = [(outcome if isinstance(outcome, DeviceRow) else _error_row(target.serial, outcome),
-             target.adb_server) for target, outcome in zip(targets.values(), outcomes, strict=True)]
-    rows += [(DeviceRow(e.serial, *[None] * 10, error=f"{e.state} (see `adb devices`)"),
-              e.details.get("adb_server")) for e in unusable]
-    # With named adb servers (a lab) each serial says which server lists it.
-    shown = [dataclasses.replace(row, serial=f"{row.serial}\n@{server}")
-             if server and options.adb_servers else row for row, server in rows]
-    figures_console(args.json).print(devices_table(shown))
-    if args.json:
-        write_json(args.json, {"devices": [{**dataclasses.asdict(row), "adb_server": server}
-                                           for row, server in rows]})
-    return 0 if all(row.error is None for row, _ in rows) else EXIT_DEVICE_ERROR
-
-
-def _describe(target: DeviceTarget) -> DeviceRow | DeviceError:
-    try:
-        device = open_device(target.serial, target.options, announce)
-    except DeviceError as error:
-        return error
-    try:
-        return describe_device(device)
-    except DeviceError as error:
-        return error
-    finally:
-        device.close()
-
-
-def _error_row(serial: str, error: DeviceError) -> DeviceRow:
-    return DeviceRow(serial, *[None] * 10, error=error.message.splitlines()[0])
-
-
-def describe_device(device: Device) -> DeviceRow:
-    info = ops.device_info(device)
-    thermal = ops.thermal_status(device)
-    app = ops.package_info(device)
-    return DeviceRow(
-        serial=device.serial,
-        model=info.model,
-        board=info.board,
-        soc=info.soc,
-        abi=",".join(info.abis) or info.abi,
-        android=info.android_version,
-        sdk=info.sdk,
-        gpu=info.gpu_renderer,
-        battery_c=ops.battery(device).temperature_c,
-        thermal=thermal.label if thermal is not None else None,
-        app=None if app is None else f"{app.version_name} ({app.version_code})",
-        app_outdated=app is not None and app.version_code != app_contract.APP_VERSION_CODE,
-    )
 
 
 # --------------------------------------------------------------------------- bench
@@ -312,8 +170,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     baseline = load_baseline(db_path, args.baseline) if args.baseline else None
     models = resolve_models(args.models, args.target)
     after_run = _quality_hook(args, models, config)
-    options = _connect_options(args)
-    targets = {target.key: target for target in _targets(args, options, args.all_devices)}
+    options = connect_options(args)
+    targets = {target.key: target for target in device_targets(args, options, args.all_devices)}
     schedule = [model for _ in range(args.repeat) for model in models]  # A B A B
     outcomes = fan_out(
         list(targets),

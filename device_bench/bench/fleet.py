@@ -84,8 +84,8 @@ def fan_out(serials: Sequence[str], work: Callable[[str], Any]) -> list[Any]:
     """work(serial) for each serial, in parallel. One serial runs in this thread (Ctrl-C
     reaches it directly); with several, Ctrl-C sets their cancel event, waits until each
     has stopped and cleaned its device, and is raised again."""
-    if len(serials) == 1:
-        return [work(serials[0])]
+    if len(serials) <= 1:  # none (every listed device unusable) or one: no pool needed
+        return [work(serial) for serial in serials]
     cancel = threading.Event()
 
     def one(serial: str) -> Any:

@@ -20,13 +20,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from mobilize.bench.cli import (
-    _add_device_options,
-    _connect_options,
-    _targets,
-    run_saver,
-)
+from mobilize.bench.cli import run_saver
 from mobilize.bench.config import BenchConfig, Delegate, GpuPrecision, HarnessOptions
+from mobilize.bench.device_options import add_device_options, connect_options, device_targets
 from mobilize.bench.model_input import resolve_models
 from mobilize.bench.quality_reference import DEFAULT_QUALITY_SAMPLES, prepare_reference
 from mobilize.bench.runner import BenchSession
@@ -115,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--db", type=Path, default=None,
                        help=f"results database (default: {default_db_path()})")
     add_json_option(sweep, "the verdicts, the recommendation and the runs")
-    _add_device_options(sweep)
+    add_device_options(sweep)
     sweep.set_defaults(handler=cmd_sweep)
 
     report = subparsers.add_parser(
@@ -181,8 +177,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     announce(f"computing PyTorch reference outputs for {args.export_dir.name}")
     reference = prepare_reference(args.export_dir, args.quality_images, args.quality_samples)
-    options = _connect_options(args)
-    targets = _targets(args, options, all_devices=False)
+    options = connect_options(args)
+    targets = device_targets(args, options, all_devices=False)
     if len(targets) != 1:
         raise UsageError("a sweep runs on one device", hint="pick it with --serial")
     serial, options = targets[0].serial, targets[0].options  # opened where it was found

@@ -206,3 +206,16 @@ def test_an_adb_server_that_does_not_answer_is_named(capsys) -> None:
         port = sock.getsockname()[1]
     assert main(["devices", "--adb-server", f"127.0.0.1:{port}"]) == 3
     assert f"no adb server answers at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_server_listing_only_an_unusable_phone_shows_it_with_what_to_do(capsys) -> None:
+    # The row is the one from tests/device_bench/captured/real/
+    # adb_devices__scrcpy-354-unauthorized-daemon-noise.txt (a real Huawei, serial masked).
+    from mobilize.cli import main
+
+    rows = b"LHS7N*************        unauthorized\n"
+    server, _ = _fake_server(b"OKAY%04x" % len(rows) + rows)
+    code = main(["devices", "--adb-server", f"{server.host}:{server.port}"])
+    out = capsys.readouterr().out
+    assert code == 3, out  # a listed phone that cannot be used is a device error, not a crash
+    assert "LHS7N" in out and 'tap "Allow"' in " ".join(out.split())

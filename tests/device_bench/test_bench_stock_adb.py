@@ -55,6 +55,10 @@ def test_devices_found_through_a_running_adb_server(tmp_path: Path, adb_server_p
     with running_emulator(tmp_path / "device", accept_new_keys=True) as emu:
         subprocess.run(["adb", "-P", str(adb_server_port), "connect", emu.serial],
                        capture_output=True, timeout=30, check=True)
+        # `adb connect` returns before the handshake ends: the server lists the phone as
+        # offline until then (CI caught `devices` in that gap). Wait as a user would.
+        subprocess.run(["adb", "-P", str(adb_server_port), "-s", emu.serial, "wait-for-device"],
+                       capture_output=True, timeout=60, check=True)
         code = main(["devices", "--transport", "adb", "--adb-server-port", str(adb_server_port),
                      "--auth-timeout", "20"])
         captured = capsys.readouterr()
