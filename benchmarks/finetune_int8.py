@@ -60,17 +60,18 @@ def train_family(name: str, steps: int, size: int, batch: int = 4,
     low, high = family.input_range
     torch.manual_seed(TRAIN_SEED)
     rng = np.random.default_rng(TRAIN_SEED)
-    pairs = data.training_pyramid(stylize.cartoon)
+    two_inputs = len(family.input_names) == 2  # AdaIN: content + style -> colour transfer
+    pairs = data.training_pyramid() if two_inputs else data.training_pyramid(stylize.cartoon)
     net = family.build(size).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
     start = time.perf_counter()
     for step in range(steps):
-        photos, targets = data.random_crops(pairs, rng, batch, size)
-        assert targets is not None
-        inputs = torch.from_numpy(photos) * (high - low) + low
+        photos, targets = (_colour_transfer_batch(pairs, rng, batch, size) if two_inputs
+                           else _cartoon_batch(pairs, rng, batch, size))
+        inputs = [torch.from_numpy(p) * (high - low) + low for p in photos]
         wanted = torch.from_numpy(targets) * (high - low) + low
-        loss = F.l1_loss(net(inputs), wanted) / (high - low)
+        loss = F.l1_loss(net(*inputs), wanted) / (high - low)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -81,6 +82,28 @@ def train_family(name: str, steps: int, size: int, batch: int = 4,
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(net.eval().state_dict(), path)
     return path
+
+
+def _cartoon_batch(pairs, rng: np.random.Generator, batch: int,
+                   size: int) -> tuple[list[np.ndarray], np.ndarray]:
+    from mobilize.models import data
+
+    photos, targets = data.random_crops(pairs, rng, batch, size)
+    assert targets is not None
+    return [photos], targets
+
+
+def _colour_transfer_batch(pairs, rng: np.random.Generator, batch: int,
+                           size: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Content and style crops, and the content recoloured with the style's statistics
+    (models/stylize.color_transfer: a task an AdaIN net can learn, as in trained_families)."""
+    from mobilize.models import data, stylize
+
+    content, _ = data.random_crops(pairs, rng, batch, size)
+    style, _ = data.random_crops(pairs, rng, batch, size)
+    targets = np.stack([stylize.color_transfer(c.transpose(1, 2, 0), s.transpose(1, 2, 0))
+                        .transpose(2, 0, 1) for c, s in zip(content, style, strict=True)])
+    return [content, style], targets.astype(np.float32)
 
 
 def equalize_before_instance_norm(model, samples: np.ndarray) -> int:
@@ -130,18 +153,20 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
     from mobilize.exporter.verify import verify
 
     family = FAMILIES[name]
-    spec = InputSpec("image", (1, 3, size, size), ValueRange(*family.input_range))
+    specs = [InputSpec(input_name, (1, 3, size, size), ValueRange(*family.input_range))
+             for input_name in family.input_names]
     module = None
-    if equalize:
-        data = build_representative_data([spec], (), 32, 4)
+    if equalize:  # single-input families (what equalize_before_instance_norm traces)
+        data = build_representative_data(specs, (), 32, 4)
         module = _original(name, size, weights)
-        equalize_before_instance_norm(module, data.calibration.arrays["image"])
+        equalize_before_instance_norm(module, data.calibration.arrays[specs[0].name])
     with tempfile.TemporaryDirectory(prefix="finetune-int8-") as out:
         config = ExportConfig(
             model_ref=f"{UNSEEN_FILE}:build_{name}", weights=None if equalize else weights,
             module=module, out_dir=Path(out), targets=(Target.INT8,),
-            input_shapes=(spec.shape,), input_ranges=(spec.value_range,),
-            input_names=("image",), output_range=ValueRange(*family.output_range),
+            input_shapes=tuple(spec.shape for spec in specs),
+            input_ranges=tuple(spec.value_range for spec in specs),
+            input_names=family.input_names, output_range=ValueRange(*family.output_range),
             finetune_steps=steps)
         wall, cpu = time.perf_counter(), time.process_time()
         finetune.EQUALIZE = finetune_equalizes  # the ablation: fine-tuning without it
@@ -156,9 +181,9 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
     output = artifact["verification"]["outputs"][0]
     snr_db, psnr_db = output["snr_db"], output["psnr_db"]
     if equalize:  # against the model the user gave, not its rescaled copy
-        data = build_representative_data([spec], (), 32, 4)
+        data = build_representative_data(specs, (), 32, 4)
         figures, _, _ = verify(_original(name, size, weights), content, data.verification,
-                               [spec], ("output",), ValueRange(*family.output_range))
+                               specs, ("output",), ValueRange(*family.output_range))
         snr_db, psnr_db = figures.outputs[0].snr_db, figures.outputs[0].psnr_db
     bound = artifact["verification"].get("input_bound")
     tuned = metadata.get("finetune")
