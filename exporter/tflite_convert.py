@@ -27,6 +27,7 @@ from mobilize.exporter.int8_ranges import (
     quantize_with_ranges,
 )
 from mobilize.exporter.saved_model import SIGNATURE, SavedModelArtifact
+from mobilize.exporter.tflite_compact import with_shared_quantization
 from mobilize.exporter.tflite_order import in_forward_order
 
 RepresentativeDataset = Callable[[], Iterator[dict[str, np.ndarray]]]
@@ -112,14 +113,18 @@ def convert(saved: SavedModelArtifact, quant: QuantConfig,
             validation: RepresentativeDataset | None = None) -> TfliteArtifact:
     """validation: samples apart from `dataset` for --int8-ranges auto to choose the range
     quantile on; without them auto takes the median quantile. Inputs and outputs come in
-    forward()'s order (the converter lists them alphabetically)."""
+    forward()'s order (the converter lists them alphabetically). Quantized files store each
+    distinct quantization vector once (tflite_compact: same values, smaller file)."""
     if quant.target is Target.INT8 and quant.int8_ranges is not Int8Ranges.MINMAX:
         artifact = _int8_with_ranges(saved, quant, dataset, validation)
     else:
         artifact = _converted(saved, quant, dataset)
-    if saved.order is None:
-        return artifact
-    return replace(artifact, content=in_forward_order(artifact.content, saved.order))
+    content = artifact.content
+    if saved.order is not None:
+        content = in_forward_order(content, saved.order)
+    if quant.target is not Target.FP32:
+        content = with_shared_quantization(content)
+    return replace(artifact, content=content)
 
 
 def _converted(saved: SavedModelArtifact, quant: QuantConfig,

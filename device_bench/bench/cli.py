@@ -1,4 +1,5 @@
-"""The `mobilize devices` and `mobilize bench` parsers, and `bench` itself (devices: devices_cli)."""
+"""The `mobilize devices` and `mobilize bench` parsers, and `bench` itself (devices: see
+devices_cli)."""
 
 from __future__ import annotations
 
