@@ -1,6 +1,8 @@
-"""The unseen generator families at their usual size: our int8 against onnx2tf's own.
+"""The unseen generator families at their usual size: our int8 against onnx2tf's and
+litert-torch's own.
 
     nice python -m benchmarks.unseen_suite [--calib-samples 16] [--runs 10] [NAME ...]
+        [--litert-torch PYTHON | --no-litert-torch] [--litert-timeout 900]
 
 Every family of tests/exporter/unseen_families.py (random seeded weights: the int8 SNR says
 what survives rounding, not what a trained net keeps) at its `usual_size`, exported once with
@@ -8,16 +10,22 @@ the exporter's defaults to tflite-fp32 and tflite-int8. The int8 file's own ONNX
 one our int8 was converted from, model_int8.onnx or model.onnx) then goes through onnx2tf's
 CLI with -oiqt, calibrated on the same photographs (onnx2tf's -cind, the same crops in 0..1
 with the mean/std that map them onto the family's input range), and its
-`*_full_integer_quant.tflite` (int8 I/O, like ours) is measured beside ours:
+`*_full_integer_quant.tflite` (int8 I/O, like ours) is measured beside ours. So is
+litert-torch's (Google's direct PyTorch -> TFLite path): benchmarks/litert_torch_convert.py,
+run with the Python of its own venv (benchmarks/litert_torch_env.sh makes .venv-litert, used
+when it exists), builds the same family with the same seeded weights (their digest is
+checked), quantizes it with litert-torch's PT2E recipe (per-channel symmetric int8 weights,
+static int8 activations) calibrated on the same crops as onnx2tf (NCHW, in the family's
+input range) and converts it; a family it cannot convert is reported with its error. Each
+int8 file's I/O types are recorded, since litert-torch decides its own.
 
 - SNR of each file against PyTorch fp32 on held-out photographs (mobilize.photos'
   HELD_OUT_PHOTOS, never used for calibration), through the same NCHW runner;
 - fully integer (no float op but the I/O boundary; inspect_tflite);
 - int8 size / our fp32 size, and int8 / fp32 latency: medians of `--runs` interleaved runs of
-  all three files with 2 threads (LiteRT's interpreter, XNNPACK), after 3 warm-ups;
+  all the files with 2 threads (LiteRT's interpreter, XNNPACK), after 3 warm-ups;
 - XNNPACK partitions of each int8 file and the ops it leaves outside.
 
-litert-torch (PyTorch -> TFLite directly) is not installed here and is not measured.
 Prints a markdown table (the section of docs/benchmarks.md "Unseen families at their usual
 size"); --json PATH keeps the figures.
 """
@@ -26,11 +34,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +49,10 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.litert_torch_convert import (  # noqa: E402
+    failure_reason,
+    weights_digest,
+)
 from mobilize.contract.specs import ValueRange  # noqa: E402
 from mobilize.contract.tflite_runner import NchwRunner, TfliteRunner  # noqa: E402
 from mobilize.errors import MobilizeError  # noqa: E402
@@ -48,14 +62,28 @@ from mobilize.exporter.calibration import (  # noqa: E402
     photo_crops,
 )
 from mobilize.exporter.config import ExportConfig, Target  # noqa: E402
-from mobilize.exporter.inspect_tflite import delegate_coverage, inspect_graph  # noqa: E402
+from mobilize.exporter.inspect_tflite import (  # noqa: E402
+    GraphReport,
+    delegate_coverage,
+    inspect_graph,
+)
 from mobilize.exporter.pipeline import run_export  # noqa: E402
 from mobilize.photos import CALIBRATION_PHOTOS, HELD_OUT_PHOTOS  # noqa: E402
 from tests.exporter.unseen_families import FAMILIES, UnseenFamily  # noqa: E402
 
 ONNX2TF = Path(sys.executable).with_name("onnx2tf")
+LITERT_CONVERTER = REPO / "benchmarks" / "litert_torch_convert.py"
+LITERT_PYTHON = REPO / ".venv-litert" / "bin" / "python"  # benchmarks/litert_torch_env.sh
 HELD_OUT = 4
 THREADS = 2
+
+
+@dataclass(frozen=True)
+class LitertTorch:
+    """Where litert-torch runs: its venv's Python, and how long one conversion may take."""
+
+    python: Path
+    timeout_s: float
 
 
 def _photos(names: tuple[str, ...], count: int, size: int, seed: int) -> np.ndarray:
@@ -72,15 +100,23 @@ def _snr_db(reference: np.ndarray, other: np.ndarray) -> float:
     return float("inf") if error == 0 else 10 * np.log10(float(np.var(reference)) / error)
 
 
+def _input_names(content: bytes, family: UnseenFamily) -> tuple[str, ...]:
+    """The file's signature names of the family's inputs, in forward() order: ours and
+    onnx2tf's keep the family's names, litert-torch names them args_0, args_1, ..."""
+    if set(family.input_names) <= set(TfliteRunner(content).input_details):
+        return family.input_names
+    return tuple(tensor.name for tensor in inspect_graph(content).inputs)
+
+
 def _outputs(content: bytes, family: UnseenFamily, inputs: list[np.ndarray],
              reference: np.ndarray) -> np.ndarray:
-    runner = NchwRunner(content, {name: inputs[i][:1].shape
-                                  for i, name in enumerate(family.input_names)},
+    names = _input_names(content, family)
+    runner = NchwRunner(content, {name: inputs[i][:1].shape for i, name in enumerate(names)},
                         {name: reference[:1].shape
                          for name in TfliteRunner(content).output_details})
     results = []
     for index in range(len(reference)):
-        feeds = {name: inputs[i][index:index + 1] for i, name in enumerate(family.input_names)}
+        feeds = {name: inputs[i][index:index + 1] for i, name in enumerate(names)}
         results.append(next(iter(runner(feeds).values())))
     return np.concatenate(results)
 
@@ -127,7 +163,32 @@ def _onnx2tf_int8(onnx_path: Path, family: UnseenFamily, size: int, calib: np.nd
     return files[0].read_bytes(), seconds
 
 
-def measure(name: str, calib_samples: int, runs: int, size: int | None) -> dict[str, object]:
+def _litert_torch_int8(litert: LitertTorch, family: UnseenFamily, size: int, calib: np.ndarray,
+                       digest: str, work: Path) -> tuple[bytes, float]:
+    """litert-torch's PT2E int8 of the family, in its own venv, calibrated on `calib`
+    (N, 3, H, W in 0..1) mapped onto the family's input range, the same crops for every
+    input as onnx2tf gets."""
+    low, high = family.input_range
+    arrays = []
+    for name in family.input_names:
+        arrays.append(work / f"litert_calib_{name}.npy")
+        np.save(arrays[-1], _to_range(calib, low, high))
+    out = work / "litert_torch_int8.tflite"
+    start = time.perf_counter()
+    done = subprocess.run([str(litert.python), str(LITERT_CONVERTER), family.name, str(size),
+                           str(out), *map(str, arrays)],
+                          cwd=REPO, capture_output=True, text=True, timeout=litert.timeout_s)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0 or not out.exists():
+        raise RuntimeError(failure_reason(done.returncode, done.stderr))
+    converted = json.loads(done.stdout.strip().splitlines()[-1])
+    if converted["weights_sha256"] != digest:  # a different build would compare nothing
+        raise RuntimeError("litert-torch's build of the family has other weights than ours")
+    return out.read_bytes(), seconds
+
+
+def measure(name: str, calib_samples: int, runs: int, size: int | None,
+            litert: LitertTorch | None = None) -> dict[str, object]:
     family = FAMILIES[name]
     size = size or family.usual_size
     model = family.build(size)
@@ -166,6 +227,14 @@ def measure(name: str, calib_samples: int, runs: int, size: int | None) -> dict[
                                                                   calib, work)
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             row["onnx2tf_error"] = str(error)
+        if litert is not None:
+            try:
+                contents["litert"], row["litert_s"] = _litert_torch_int8(
+                    litert, family, size, calib, weights_digest(model), work)
+            except RuntimeError as error:
+                row["litert_error"] = str(error)
+            except subprocess.TimeoutExpired:
+                row["litert_error"] = f"no file after {litert.timeout_s:.0f} s (timed out)"
     latency = _latencies(contents, runs)
     for key, content in contents.items():
         figures: dict[str, object] = {"kb": round(len(content) / 1024, 1),
@@ -178,12 +247,19 @@ def measure(name: str, calib_samples: int, runs: int, size: int | None) -> dict[
         if key != "fp32":
             graph = inspect_graph(content)
             partitions, outside = delegate_coverage(content)
-            figures.update(fully_integer=graph.fully_integer,
+            figures.update(fully_integer=graph.fully_integer, io=_io_types(graph),
                            size_ratio=round(len(content) / len(contents["fp32"]), 3),
                            latency_ratio=round(latency[key] / latency["fp32"], 3),
                            partitions=partitions, outside=outside)
         row[key] = figures
     return row
+
+
+def _io_types(graph: GraphReport) -> str:
+    """'int8' when inputs and outputs have that one type, else 'float32 in, int8 out'."""
+    types = {side: "/".join(sorted({t.dtype for t in tensors}))
+             for side, tensors in (("in", graph.inputs), ("out", graph.outputs))}
+    return types["in"] if types["in"] == types["out"] else f"{types['in']} in, {types['out']} out"
 
 
 def _cell(row: dict, key: str, field: str, digits: int = 2) -> str:
@@ -203,24 +279,64 @@ def _outside(row: dict, key: str) -> str:
     return f"{figures['partitions']}" + (f" ({ops})" if ops else "")
 
 
+TOOLS = (("int8", "ours"), ("onnx2tf", "onnx2tf"), ("litert", "litert-torch"))
+TOOL_NAMES = " / ".join(name for _, name in TOOLS)
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| family | size | fp32 SNR | int8 SNR | onnx2tf SNR | int8 fully int. | "
-             "onnx2tf fully int. | int8/fp32 size | onnx2tf/fp32 size | fp32 ms | int8 ms | "
-             "onnx2tf ms | int8/fp32 ms | onnx2tf/fp32 ms | int8 XNNPACK partitions "
-             "(ops outside) | onnx2tf partitions (ops outside) |",
-             "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | "
-             "---: | ---: | ---: | --- | --- |"]
+    """Two markdown tables (quality and size; speed), each cell ours / onnx2tf / litert-torch,
+    then why a tool made no file and the I/O types litert-torch chose."""
+    lines = [f"| family | size | fp32 SNR | int8 SNR ({TOOL_NAMES}) | fully integer | "
+             "int8/fp32 size |", "| --- | ---: | ---: | --- | --- | --- |"]
     for row in rows:
-        lines.append(
-            f"| {row['family']} | {row['size']} | {_cell(row, 'fp32', 'snr_db', 1)} | "
-            f"{_cell(row, 'int8', 'snr_db', 1)} | {_cell(row, 'onnx2tf', 'snr_db', 1)} | "
-            f"{_cell(row, 'int8', 'fully_integer')} | {_cell(row, 'onnx2tf', 'fully_integer')} | "
-            f"{_cell(row, 'int8', 'size_ratio')} | {_cell(row, 'onnx2tf', 'size_ratio')} | "
-            f"{_cell(row, 'fp32', 'ms', 1)} | {_cell(row, 'int8', 'ms', 1)} | "
-            f"{_cell(row, 'onnx2tf', 'ms', 1)} | {_cell(row, 'int8', 'latency_ratio')} | "
-            f"{_cell(row, 'onnx2tf', 'latency_ratio')} | {_outside(row, 'int8')} | "
-            f"{_outside(row, 'onnx2tf')} |")
-    return "\n".join(lines)
+        lines.append(f"| {row['family']} | {row['size']} | {_cell(row, 'fp32', 'snr_db', 1)} | "
+                     f"{_per_tool(row, 'snr_db', 1)} | {_per_tool(row, 'fully_integer')} | "
+                     f"{_per_tool(row, 'size_ratio')} |")
+    lines += ["", f"| family | fp32 ms | int8 ms ({TOOL_NAMES}) | int8/fp32 ms | "
+              f"XNNPACK partitions (ops outside): {TOOL_NAMES} |",
+              "| --- | ---: | --- | --- | --- |"]
+    for row in rows:
+        lines.append(f"| {row['family']} | {_cell(row, 'fp32', 'ms', 1)} | "
+                     f"{_per_tool(row, 'ms', 1)} | {_per_tool(row, 'latency_ratio')} | "
+                     f"{' / '.join(_outside(row, key) for key, _ in TOOLS)} |")
+    return "\n".join(lines + _tool_notes(rows))
+
+
+def _per_tool(row: dict, field: str, digits: int = 2) -> str:
+    """One figure per tool, '-' for a tool not run and 'fails' for one that made no file."""
+    return " / ".join("fails" if f"{key}_error" in row else _cell(row, key, field, digits)
+                      for key, _ in TOOLS)
+
+
+def _tool_notes(rows: list[dict]) -> list[str]:
+    notes = []
+    for row in rows:
+        for key, name in TOOLS:
+            if f"{key}_error" in row:
+                notes.append(f"- {row['family']}: {name} fails: {_short(row[key + '_error'])}")
+        io = (row.get("litert") or {}).get("io")
+        if io and io != "int8":
+            notes.append(f"- {row['family']}: litert-torch's file has {io} I/O")
+    return ["", *notes] if notes else []
+
+
+def _short(reason: str, limit: int = 120) -> str:
+    """An error line fit for a table cell: source locations out, pipes escaped, cut."""
+    reason = re.sub(r"\S+\.py:\d+(:\d+)?: ", "", reason).replace("|", "\\|")
+    return reason if len(reason) <= limit else reason[:limit - 3] + "..."
+
+
+def _litert_torch(args: argparse.Namespace) -> LitertTorch | None:
+    """Where to run litert-torch, or None to leave it out (a note says why)."""
+    if args.no_litert_torch:
+        return None
+    python = args.litert_torch or (LITERT_PYTHON if LITERT_PYTHON.exists() else None)
+    if python is None:
+        print("litert-torch: not measured (no --litert-torch and no "
+              f"{LITERT_PYTHON.relative_to(REPO)}; see benchmarks/litert_torch_env.sh)",
+              file=sys.stderr)
+        return None
+    return LitertTorch(python, args.litert_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,14 +347,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--size", type=int, help="one size for all (default each usual_size)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--litert-torch", type=Path, metavar="PYTHON",
+                        help="the Python of litert-torch's venv (default "
+                             f"{LITERT_PYTHON.relative_to(REPO)} when it exists)")
+    parser.add_argument("--no-litert-torch", action="store_true",
+                        help="do not measure litert-torch")
+    parser.add_argument("--litert-timeout", type=float, default=900,
+                        help="seconds one litert-torch conversion may take (default 900)")
     args = parser.parse_args(argv)
+    litert = _litert_torch(args)
     torch.set_num_threads(THREADS)
     rows = []
     start = time.perf_counter()
     for name in args.names or list(FAMILIES):
         family_start = time.perf_counter()
         try:
-            row = measure(name, args.calib_samples, args.runs, args.size)
+            row = measure(name, args.calib_samples, args.runs, args.size, litert)
         except MobilizeError as error:
             row = {"family": name, "size": args.size or FAMILIES[name].usual_size,
                    "error": error.message}
