@@ -131,7 +131,8 @@ class Row:
     finetune_s: float | None
     finetune_cpu_s: float | None
     export_s: float
-    real_check: str = "-"  # both real int8 files on the held-out crops, and which was kept
+    # both real int8 files on the held-out calibration photos, and which was kept
+    real_check: str = "-"
 
 
 def _original(name: str, size: int, weights: Path | None):
@@ -222,8 +223,9 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
         "quantization of exporter/fake_quant.py and fake_quant_quantizers.py). int8 SNR: "
         "the .tflite against the ORIGINAL "
         "fp32 model on the held-out photos (what the export reports, pooled over the images). "
-        "Validation SNR: the fake-quantized PyTorch student against the original on the 8 "
-        "calibration crops held out of training, before -> after (best state kept); float: "
+        "Validation SNR: the fake-quantized PyTorch student against the original on the "
+        "crops of the 2 calibration photos held out of training (10 of 32, split_by_photo), "
+        "before -> after (best state kept); float: "
         "the fine-tuned fp32 weights against the original. 'trained': the family trained "
         "briefly on photo -> cartoon (benchmarks/finetune_int8.py `train_family`). "
         "`--finetune` first rescales each convolution feeding an InstanceNorm per output "
@@ -235,8 +237,8 @@ def markdown(rows: list[Row], command: str, size: int, seconds: float) -> str:
         "time in the same share).", "",
         "| family | weights | steps | int8 SNR dB | int8 PSNR dB | input cap SNR dB | "
         "validation SNR dB (fake quant) | float SNR dB | best step | fine-tune s | "
-        "fine-tune CPU s | export s | real files on the held-out crops: fine-tuned / "
-        "post-training SNR dB |",
+        "fine-tune CPU s | export s | real files on the held-out calibration photos: "
+        "fine-tuned / post-training SNR dB |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:

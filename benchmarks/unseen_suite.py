@@ -218,6 +218,9 @@ def measure(name: str, calib_samples: int, runs: int, size: int | None,
         contents = {"fp32": (result.out_dir / "model_fp32.tflite").read_bytes(),
                     "int8": (result.out_dir / "model_int8.tflite").read_bytes()}
         row["rewrites_int8"] = artifacts["tflite-int8"]["onnx"]["rewrites"]
+        ranges = artifacts["tflite-int8"].get("int8_ranges") or {}
+        row["int8_ranges"] = {"chosen": ranges.get("chosen"),
+                              "rmse_by_candidate": ranges.get("rmse_by_candidate", {})}
         row["graphs"] = len(metadata["onnx"]["graphs"])
         row["warnings"] = metadata["warnings"]
         calib = _photos(CALIBRATION_PHOTOS, calib_samples, size, seed=3)

@@ -41,6 +41,9 @@ class SampleSet:
     source: str
     count: int
     warnings: tuple[str, ...] = ()
+    # The photograph each sample was cropped from (the bundled photos cycle through six);
+    # empty when every sample is its own image (a folder, a .npy file).
+    photo_of_sample: tuple[int, ...] = ()
 
     def sample(self, index: int) -> dict[str, np.ndarray]:
         return {name: array[index:index + 1] for name, array in self.arrays.items()}
@@ -151,9 +154,12 @@ def build_representative_data(
         verification[spec.name] = held_out
     calib_count = min(len(a) for a in calibration.values())
     verify_count = min(len(a) for a in verification.values())
+    # the first input's photographs (a stylizer's content) tell the samples' sources apart
+    photos = (tuple(i % len(CALIBRATION_PHOTOS) for i in range(calib_count))
+              if inputs and by_input[inputs[0].name] is None else ())
     return RepresentativeData(
         calibration=SampleSet({k: v[:calib_count] for k, v in calibration.items()},
-                              "; ".join(descriptions), calib_count, tuple(warnings)),
+                              "; ".join(descriptions), calib_count, tuple(warnings), photos),
         verification=SampleSet({k: v[:verify_count] for k, v in verification.items()},
                                "; ".join(verify_descriptions), verify_count),
     )

@@ -7,8 +7,8 @@ InstanceNorm / GroupNorm). Before training, each convolution feeding an Instance
 rescaled per output channel (exact up to eps), so its one int8 scale serves every channel.
 The data are the calibration samples the export already builds (random resized crops and
 flips of them); the loss is the student's mean squared error to the teacher's output, over
-the teacher's output variance (1/SNR). A quarter of the samples (the same quarter
-`--int8-ranges auto` judges its candidates on) is held out of training and gives the
+the teacher's output variance (1/SNR). Whole photographs, about a quarter of the samples
+(tflite_convert.split_by_photo), are held out of training and give the
 validation SNR after every tenth of the steps (ranges recalibrated first); the best state is
 kept, Ctrl-C stops training with it, and a gain under MIN_GAIN_DB keeps the user's weights
 untouched. The fake quantization is then stripped: the ONNX and .tflite files come from the
@@ -39,7 +39,7 @@ from mobilize.exporter.fake_quant import FakeQuantModel, insert_fake_quant
 from mobilize.exporter.fake_quant_equalize import equalize_before_instance_norm
 from mobilize.exporter.finetune_report import Finetuned, FinetuneReport
 from mobilize.exporter.int8_ranges import DEFAULT_QUANTILE_CHOICES
-from mobilize.exporter.tflite_convert import split_validation
+from mobilize.exporter.tflite_convert import split_by_photo
 
 DEFAULT_LR = 1e-4
 DEFAULT_BATCH = 4
@@ -143,7 +143,7 @@ def finetune_model(teacher: nn.Module, inputs: Sequence[InputSpec], samples: Sam
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     target = torch.device(device)
-    train, validation = split_validation(samples)
+    train, validation = split_by_photo(samples)
     validation = validation or train  # too few samples to hold any out
     names = [spec.name for spec in inputs]
     train_arrays = [train.arrays[n].astype(np.float32) for n in names]

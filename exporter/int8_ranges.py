@@ -44,6 +44,9 @@ class RangeEstimator(StrEnum):
 
     MIN_MAX = "minmax"  # the converter's own: min and max over every sample
     SAMPLE_QUANTILE = "sample-quantile"  # a quantile over samples of each sample's min/max
+    # the range whose int8 grid has the least expected squared error (rounding inside, clipping
+    # outside) on the histogram of every calibration value, tensor by tensor
+    MSE = "mse"
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,9 @@ def quantized_with_options(saved_model: Path | str, dataset: Dataset, options: R
     calibrated = _calibrated(saved_model, dataset, signature_key)
     if options.estimator is not RangeEstimator.MIN_MAX:
         extremes = _per_sample_extremes(calibrated, dataset, signature_key)
-        calibrated = _with_ranges(calibrated, extremes, options.quantile)
+        calibrated = (_with_mse_ranges(calibrated, extremes)
+                      if options.estimator is RangeEstimator.MSE
+                      else _with_ranges(calibrated, extremes, options.quantile))
     return _mlir_quantize(calibrated, io, numeric_verify)
 
 
@@ -112,6 +117,10 @@ DEFAULT_QUANTILE_CHOICES = (0.35, 0.5, 0.75)
 # are alike in every sample, clipping to a quantile only adds error, and the choice must
 # never come out worse than plain `--int8-ranges minmax` on the validation samples.
 MINMAX_CANDIDATE = "minmax"
+# Per tensor, the range of least expected int8 error on the pooled values: where one quantile
+# suits some tensors and not others (a super-resolution net's PReLU outputs against its
+# pixel-shuffled output), each tensor gets its own clipping.
+MSE_CANDIDATE = "mse"
 
 
 def candidate_name(quantile: float) -> str:
@@ -133,20 +142,23 @@ class RangeChoice:
     def chosen(self) -> str:
         if self.options.estimator is RangeEstimator.MIN_MAX:
             return MINMAX_CANDIDATE
+        if self.options.estimator is RangeEstimator.MSE:
+            return MSE_CANDIDATE
         return candidate_name(self.options.quantile)
 
     @property
     def rmse_by_quantile(self) -> dict[float, float]:
         return {float(name): rmse for name, rmse in self.rmse_by_candidate.items()
-                if name != MINMAX_CANDIDATE}
+                if name not in (MINMAX_CANDIDATE, MSE_CANDIDATE)}
 
 
 def quantize_choosing_ranges(saved_model: Path | str, calibration: Dataset,
                              validation: Dataset,
                              quantiles: Sequence[float] = DEFAULT_QUANTILE_CHOICES,
-                             io: IoType = IoType.INT8, *,
+                             io: IoType = IoType.INT8, *, mse: bool = True,
                              signature_key: str = DEFAULT_SIGNATURE) -> RangeChoice:
-    """Quantize with min/max ranges and with each quantile's; keep the one with the lowest
+    """Quantize with min/max ranges, with each quantile's and (mse) each tensor's
+    least-error range; keep the one with the lowest
     output RMSE against the float .tflite on `validation` (samples apart from calibration,
     and apart from the held-out verification set, so the verification figures stay honest).
     One calibration pass serves every candidate. The best differs per model: 0.35 for one
@@ -161,6 +173,9 @@ def quantize_choosing_ranges(saved_model: Path | str, calibration: Dataset,
         for quantile in quantiles:
             candidates[candidate_name(quantile)] = (
                 RangeOptions(quantile=quantile), _with_ranges(calibrated, extremes, quantile))
+        if mse:
+            candidates[MSE_CANDIDATE] = (RangeOptions(RangeEstimator.MSE),
+                                         _with_mse_ranges(calibrated, extremes))
         samples = [dict(sample) for sample in validation()]
         reference = TfliteRunner(_float_model(saved_model, signature_key))
         expected = [reference(sample) for sample in samples]
@@ -200,11 +215,19 @@ def _rmse(candidate: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
     return float(np.sqrt(np.mean(errors)))
 
 
+# Histogram of each spatial activation over its min/max range: enough bins that the int8
+# grid (255 steps) falls between many of them, on at most this many values per sample.
+HISTOGRAM_BINS = 2048
+HISTOGRAM_VALUES = 1 << 16
+
+
 @dataclass(frozen=True)
 class _Extremes:
     lows: np.ndarray  # one per sample
     highs: np.ndarray
     spatial: bool
+    # counts over [lows.min(), highs.max()] of the values of every sample (spatial only)
+    histogram: np.ndarray | None = None
 
 
 def _per_sample_extremes(calibrated: bytes, dataset: Dataset,
@@ -217,8 +240,10 @@ def _per_sample_extremes(calibrated: bytes, dataset: Dataset,
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     runner = interpreter.get_signature_runner(signature_key)
     details = [d for d in interpreter.get_tensor_details() if d["dtype"] == np.float32]
+    recorded = _recorded_ranges(calibrated)
     lows: dict[int, list[float]] = {}
     highs: dict[int, list[float]] = {}
+    histograms: dict[int, np.ndarray] = {}
     for sample in dataset():
         if not isinstance(sample, Mapping):
             raise ConversionError("range estimation needs samples keyed by input name",
@@ -230,11 +255,63 @@ def _per_sample_extremes(calibrated: bytes, dataset: Dataset,
             except ValueError:  # a tensor without data (e.g. an optional input)
                 continue
             if value.size:
-                lows.setdefault(detail["index"], []).append(float(value.min()))
-                highs.setdefault(detail["index"], []).append(float(value.max()))
+                index = detail["index"]
+                lows.setdefault(index, []).append(float(value.min()))
+                highs.setdefault(index, []).append(float(value.max()))
+                if index in recorded and _is_spatial(value.shape):
+                    counts = _histogram(value, recorded[index])
+                    histograms[index] = histograms.get(index, 0) + counts
     shapes = {d["index"]: tuple(d["shape"]) for d in details}
     return {index: _Extremes(np.array(lows[index]), np.array(highs[index]),
-                             _is_spatial(shapes[index])) for index in lows}
+                             _is_spatial(shapes[index]), histograms.get(index))
+            for index in lows}
+
+
+def _recorded_ranges(calibrated: bytes) -> dict[int, tuple[float, float]]:
+    """The converter's min/max per activation (over all samples), where it recorded one."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    ranges = {}
+    for index, tensor in enumerate(model.subgraphs[0].tensors):
+        params = tensor.quantization
+        if (params is not None and params.min is not None and params.max is not None
+                and len(params.min) == 1 and params.max[0] > params.min[0]):
+            ranges[index] = (float(params.min[0]), float(params.max[0]))
+    return ranges
+
+
+def _histogram(value: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Counts of a subsample of `value`: a stride coprime to the channel count, so every
+    channel of an NHWC tensor is seen."""
+    flat = value.reshape(-1)
+    stride = max(1, flat.size // HISTOGRAM_VALUES)
+    while math.gcd(stride, value.shape[-1]) != 1:
+        stride += 1
+    counts, _ = np.histogram(flat[::stride], bins=HISTOGRAM_BINS, range=value_range)
+    return counts.astype(np.float64)
+
+
+# Fractions of the recorded min (max) tried as the clipped range's low (high) end.
+MSE_FRACTIONS = np.geomspace(1.0, 0.02, 48)
+INT8_STEPS = 255
+
+
+def mse_optimal_range(counts: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """The [low', high'] inside [low, high] whose int8 grid has the least expected squared
+    error over a histogram of values on [low, high]: step**2 / 12 of rounding inside,
+    the distance to the nearest end outside. A side at or past zero stays where it is (a
+    ReLU output keeps 0 as its low end)."""
+    edges = np.linspace(low, high, len(counts) + 1)
+    centres = ((edges[:-1] + edges[1:]) / 2)[None, None, :]
+    lows = (low * MSE_FRACTIONS if low < 0 else np.array([low]))[:, None, None]
+    highs = (high * MSE_FRACTIONS if high > 0 else np.array([high]))[None, :, None]
+    step = (highs - lows) / INT8_STEPS
+    inside = (centres >= lows) & (centres <= highs)
+    outside = (centres - np.clip(centres, lows, highs)) ** 2
+    error = (np.where(inside, step ** 2 / 12, outside) * counts).sum(axis=-1)
+    best_low, best_high = np.unravel_index(int(np.argmin(error)), error.shape)
+    return float(lows[best_low, 0, 0]), float(highs[0, best_high, 0])
 
 
 def _is_spatial(shape: tuple[int, ...]) -> bool:
@@ -261,4 +338,21 @@ def _with_ranges(calibrated: bytes, extremes: Mapping[int, _Extremes], quantile:
         # keep the recorded sign: a ReLU output stays [0, high], never a negative low
         params.min = np.array([min(low, 0.0) if params.min[0] <= 0 else low], np.float32)
         params.max = np.array([max(high, float(params.min[0]))], np.float32)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _with_mse_ranges(calibrated: bytes, extremes: Mapping[int, _Extremes]) -> bytes:
+    """Each spatial activation's range set to mse_optimal_range of its histogram."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    for index, tensor in enumerate(model.subgraphs[0].tensors):
+        found = extremes.get(index)
+        params = tensor.quantization
+        if found is None or found.histogram is None or params is None or params.min is None:
+            continue
+        low, high = mse_optimal_range(found.histogram, float(params.min[0]),
+                                      float(params.max[0]))
+        params.min = np.array([low], np.float32)
+        params.max = np.array([high], np.float32)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

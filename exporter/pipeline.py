@@ -32,6 +32,7 @@ from mobilize.exporter.finetune_report import Finetuned
 from mobilize.exporter.finetune_stage import finetune_stage
 from mobilize.exporter.inspect_tflite import GraphReport, inspect_graph
 from mobilize.exporter.int8_advice import Option
+from mobilize.exporter.int8_ranges import RangeEstimator
 from mobilize.exporter.model_loader import LoadedModel, load_model
 from mobilize.exporter.native_logs import quiet_native_stderr
 from mobilize.exporter.onnx_export import OnnxArtifact, export_onnx
@@ -51,6 +52,7 @@ from mobilize.exporter.tflite_convert import (
     TfliteArtifact,
     convert,
     representative_dataset,
+    split_by_photo,
     split_validation,
 )
 from mobilize.exporter.verify import Verification, strip_image, torch_outputs, verify
@@ -233,7 +235,7 @@ def _against_post_training(config: ExportConfig, loaded: LoadedModel, data: Repr
         return None
     return finetune_check.compare_with_post_training(
         lambda plain: _run_stages(plain, SilentProgress()), config, loaded,
-        split_validation(data.calibration)[1], (work / "out" / int8.file).read_bytes(), work,
+        split_by_photo(data.calibration)[1], (work / "out" / int8.file).read_bytes(), work,
         progress)
 
 
@@ -268,7 +270,8 @@ def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,
         if config.debug_quant and target is Target.INT8 and dataset is not None:
             # the same samples and ranges as the exported model
             assert tflite.ranges is not None
-            ranges = tflite.ranges.options if tflite.ranges.quantile is not None else None
+            ranges = (tflite.ranges.options
+                      if tflite.ranges.estimator is not RangeEstimator.MIN_MAX else None)
             layers = tuple(debug_quantization(saved.path, dataset, ranges=ranges))
     except ConversionError as error:
         return TargetResult(target=target, seconds=time.perf_counter() - start,

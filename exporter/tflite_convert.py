@@ -20,6 +20,7 @@ from mobilize.exporter.calibration import SampleSet
 from mobilize.exporter.config import Int8Ranges, IoType, QuantConfig, Target
 from mobilize.exporter.int8_ranges import (
     MINMAX_CANDIDATE,
+    MSE_CANDIDATE,
     RangeEstimator,
     RangeOptions,
     candidate_name,
@@ -44,19 +45,21 @@ class RangeReport:
 
     mode: Int8Ranges
     estimator: RangeEstimator
-    quantile: float | None  # None for min/max
-    # Output RMSE vs the float model on the validation samples, per candidate: "minmax" and
-    # each quantile ("0.35"), in the order tried (auto only).
+    quantile: float | None  # None for min/max and mse
+    # Output RMSE vs the float model on the validation samples, per candidate: "minmax",
+    # each quantile ("0.35") and "mse", in the order tried (auto only).
     rmse_by_candidate: tuple[tuple[str, float], ...] = ()
 
     @property
     def options(self) -> RangeOptions:
         if self.quantile is None:
-            return RangeOptions(estimator=RangeEstimator.MIN_MAX)
+            return RangeOptions(estimator=self.estimator)
         return RangeOptions(estimator=self.estimator, quantile=self.quantile)
 
     @property
     def chosen(self) -> str:
+        if self.estimator is RangeEstimator.MSE:
+            return MSE_CANDIDATE
         return MINMAX_CANDIDATE if self.quantile is None else candidate_name(self.quantile)
 
     def to_json(self) -> dict[str, object]:
@@ -65,9 +68,9 @@ class RangeReport:
                 # null: that candidate failed to run (an int8 kernel refused its input)
                 "rmse_by_candidate": {name: _finite(rmse)
                                       for name, rmse in self.rmse_by_candidate},
-                # the quantile candidates alone, as before min/max became one
+                # the quantile candidates alone, as before min/max and mse became ones
                 "rmse_by_quantile": {name: _finite(rmse) for name, rmse in self.rmse_by_candidate
-                                     if name != MINMAX_CANDIDATE}}
+                                     if name not in (MINMAX_CANDIDATE, MSE_CANDIDATE)}}
 
 
 def _finite(value: float) -> float | None:
@@ -94,6 +97,29 @@ def split_validation(samples: SampleSet) -> tuple[SampleSet, SampleSet | None]:
     validation = SampleSet({k: v[kept:] for k, v in samples.arrays.items()}, samples.source,
                            held)
     return calibration, validation
+
+
+def split_by_photo(samples: SampleSet) -> tuple[SampleSet, SampleSet | None]:
+    """(training, validation) for --finetune: whole photographs held out, the last ones until
+    a quarter of the samples, so the fine-tuned weights are judged on pictures they never
+    saw (crops of a trained-on photo share its pixels and flatter the fine-tuned file).
+    Samples without a known photograph (each its own image) split as split_validation."""
+    photos = samples.photo_of_sample
+    if len(set(photos)) < 2 or samples.count < MIN_SAMPLES_TO_SPLIT:
+        return split_validation(samples)
+    held: set[int] = set()
+    for photo in sorted(set(photos))[:0:-1]:  # the last first, the first photo never held
+        held.add(photo)
+        if sum(p in held for p in photos) >= samples.count * VALIDATION_SHARE:
+            break
+    keep = np.array([p not in held for p in photos])
+    return (_subset(samples, keep, samples.warnings), _subset(samples, ~keep, ()))
+
+
+def _subset(samples: SampleSet, mask: np.ndarray, warnings: tuple[str, ...]) -> SampleSet:
+    photos = tuple(p for p, kept in zip(samples.photo_of_sample, mask, strict=True) if kept)
+    return SampleSet({k: v[mask] for k, v in samples.arrays.items()}, samples.source,
+                     int(mask.sum()), warnings, photos)
 
 
 def representative_dataset(samples: SampleSet, inputs: Sequence[InputSpec],
@@ -190,9 +216,10 @@ def _int8_with_ranges(saved: SavedModelArtifact, quant: QuantConfig,
         choice = quantize_choosing_ranges(saved.path, dataset, validation, io=quant.io,
                                           signature_key=SIGNATURE)
         chosen = choice.options
-        report = RangeReport(Int8Ranges.AUTO, chosen.estimator,
-                             None if chosen.estimator is RangeEstimator.MIN_MAX
-                             else chosen.quantile, tuple(choice.rmse_by_candidate.items()))
+        quantile = (chosen.quantile if chosen.estimator is RangeEstimator.SAMPLE_QUANTILE
+                    else None)
+        report = RangeReport(Int8Ranges.AUTO, chosen.estimator, quantile,
+                             tuple(choice.rmse_by_candidate.items()))
         content = choice.model
     else:
         options = RangeOptions()

@@ -14,9 +14,13 @@ from mobilize.cli import main
 from mobilize.errors import UsageError
 from mobilize.exporter.calibration import SampleSet
 from mobilize.exporter.config import Int8Ranges, IoType, Target
-from mobilize.exporter.int8_ranges import DEFAULT_QUANTILE_CHOICES, MINMAX_CANDIDATE
+from mobilize.exporter.int8_ranges import (
+    DEFAULT_QUANTILE_CHOICES,
+    MINMAX_CANDIDATE,
+    MSE_CANDIDATE,
+)
 from mobilize.exporter.pipeline import run_export
-from mobilize.exporter.tflite_convert import split_validation
+from mobilize.exporter.tflite_convert import split_by_photo, split_validation
 from tests.exporter.conftest import FAMILIES_FILE, TEST_SIZE, family_config
 
 
@@ -35,6 +39,25 @@ def test_split_validation_keeps_a_quarter_apart():
     assert split_validation(few) == (few, None)
 
 
+def test_finetune_holds_out_whole_photographs():
+    from mobilize.contract.specs import InputSpec
+    from mobilize.exporter.calibration import build_representative_data
+    from tests.exporter.families import MINUS_ONE_ONE
+
+    spec = InputSpec("image", (1, 3, 16, 16), MINUS_ONE_ONE)
+    samples = build_representative_data((spec,), (), 32, 2).calibration
+    assert samples.photo_of_sample == tuple(i % 6 for i in range(32))
+    train, validation = split_by_photo(samples)
+    assert validation is not None
+    # the last two of the six photos (5 + 5 crops): a quarter at least, none in training
+    assert set(validation.photo_of_sample) == {4, 5} and validation.count == 10
+    assert set(train.photo_of_sample) == {0, 1, 2, 3} and train.count == 22
+    assert np.array_equal(validation.arrays["image"][0], samples.arrays["image"][4])
+    # samples that are each their own image split as before: the last quarter
+    own = SampleSet({"image": samples.arrays["image"]}, "a folder", 32)
+    assert split_by_photo(own)[1].count == split_validation(own)[1].count == 8
+
+
 @pytest.mark.slow
 def test_default_int8_chooses_the_quantile_on_split_off_samples(family_export):
     metadata = json.loads(family_export("johnson").metadata_path.read_text())
@@ -43,12 +66,12 @@ def test_default_int8_chooses_the_quantile_on_split_off_samples(family_export):
     assert ranges["mode"] == Int8Ranges.AUTO.value
     assert set(ranges["rmse_by_quantile"]) == {f"{q:g}" for q in DEFAULT_QUANTILE_CHOICES}
     rmse = ranges["rmse_by_candidate"]
-    assert set(rmse) == {MINMAX_CANDIDATE, *ranges["rmse_by_quantile"]}
+    assert set(rmse) == {MINMAX_CANDIDATE, MSE_CANDIDATE, *ranges["rmse_by_quantile"]}
     assert all(math.isfinite(v) and v > 0 for v in rmse.values())
     assert rmse[ranges["chosen"]] == min(rmse.values())  # the lowest is chosen
     assert rmse[ranges["chosen"]] <= rmse[MINMAX_CANDIDATE]  # never worse than min/max
-    if ranges["chosen"] == MINMAX_CANDIDATE:
-        assert (ranges["estimator"], ranges["quantile"]) == ("minmax", None)
+    if ranges["chosen"] in (MINMAX_CANDIDATE, MSE_CANDIDATE):
+        assert (ranges["estimator"], ranges["quantile"]) == (ranges["chosen"], None)
     else:
         assert ranges["estimator"] == "sample-quantile"
         assert ranges["chosen"] == f"{ranges['quantile']:g}"
@@ -117,4 +140,21 @@ def test_debug_quant_prints_the_worst_layers_and_writes_them(tmp_path, capsys):
     keep = debug["keep_at_higher_precision"]
     assert keep == [layer["tensor"] for layer in debug["layers"][:len(keep)]]
     ranges = int8["int8_ranges"]
-    assert ranges["chosen"] in {MINMAX_CANDIDATE, *map("{:g}".format, DEFAULT_QUANTILE_CHOICES)}
+    assert ranges["chosen"] in {MINMAX_CANDIDATE, MSE_CANDIDATE,
+                                *map("{:g}".format, DEFAULT_QUANTILE_CHOICES)}
+
+
+def test_mse_range_clips_a_lone_outlier_and_keeps_a_uniform_spread():
+    from mobilize.exporter.int8_ranges import HISTOGRAM_BINS, mse_optimal_range
+
+    # a ReLU output: most values under 1, one in ten million at 40
+    bulk = np.random.default_rng(0).exponential(0.2, 1_000_000)
+    counts, _ = np.histogram(bulk, bins=HISTOGRAM_BINS, range=(0.0, 40.0))
+    counts = counts * 10.0
+    counts[-1] += 1
+    low, high = mse_optimal_range(counts, 0.0, 40.0)
+    assert low == 0.0  # the low end of a ReLU output stays at zero
+    assert 1.0 < high < 10.0  # the grid follows the bulk, not the outlier
+    # values spread evenly over the whole range: clipping only adds error
+    counts = np.full(HISTOGRAM_BINS, 10.0)
+    assert mse_optimal_range(counts, -3.0, 5.0) == (-3.0, 5.0)

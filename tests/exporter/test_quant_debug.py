@@ -276,7 +276,7 @@ def test_the_chosen_quantile_is_the_one_closest_to_float(conv_model: Path) -> No
     choice = quantize_choosing_ranges(conv_model, _images(8, loud_first=True),
                                       _images(3, seed=20), quantiles=(0.5, 1.0))
     assert set(choice.rmse_by_quantile) == {0.5, 1.0}
-    assert set(choice.rmse_by_candidate) == {MINMAX_CANDIDATE, "0.5", "1"}
+    assert set(choice.rmse_by_candidate) == {MINMAX_CANDIDATE, "0.5", "1", "mse"}
     assert choice.chosen == "0.5"
     # quantile 1.0 is min/max: the loud calibration sample's range, far from the typical one
     assert choice.options.quantile == 0.5
@@ -296,7 +296,7 @@ def test_the_choice_never_loses_to_the_converters_min_max(conv_model: Path) -> N
     calibration, validation = _images(8), _images(3, seed=40)
     choice = quantize_choosing_ranges(conv_model, calibration, validation)
     rmse = choice.rmse_by_candidate
-    assert list(rmse) == [MINMAX_CANDIDATE, "0.35", "0.5", "0.75"]
+    assert list(rmse) == [MINMAX_CANDIDATE, "0.35", "0.5", "0.75", "mse"]
     assert rmse[choice.chosen] == min(rmse.values())
     assert rmse[choice.chosen] <= rmse[MINMAX_CANDIDATE]
     if choice.chosen == MINMAX_CANDIDATE:  # then the file is the converter's own int8
