@@ -47,7 +47,10 @@ def test_emulator_command_serves_until_ctrl_c(tmp_path, host_key, repo_root) -> 
         assert " 100% /data" in device.shell("df /data")  # the --fault took effect
         device.close()
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        # Not communicate(): it reads the raw pipes and would drop whatever readline()
+        # above already buffered (the banner's later lines, when they came in one chunk).
+        process.wait(timeout=20)
+        out, err = process.stdout.read(), process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()
