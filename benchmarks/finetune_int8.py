@@ -95,15 +95,11 @@ def _cartoon_batch(pairs, rng: np.random.Generator, batch: int,
 
 def _colour_transfer_batch(pairs, rng: np.random.Generator, batch: int,
                            size: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Content and style crops, and the content recoloured with the style's statistics
-    (models/stylize.color_transfer: a task an AdaIN net can learn, as in trained_families)."""
-    from mobilize.models import data, stylize
+    """AdaIN's training pairs, as benchmarks/trained_families.py makes them."""
+    from benchmarks.trained_families import colour_transfer_crops
 
-    content, _ = data.random_crops(pairs, rng, batch, size)
-    style, _ = data.random_crops(pairs, rng, batch, size)
-    targets = np.stack([stylize.color_transfer(c.transpose(1, 2, 0), s.transpose(1, 2, 0))
-                        .transpose(2, 0, 1) for c, s in zip(content, style, strict=True)])
-    return [content, style], targets.astype(np.float32)
+    content, style, targets = colour_transfer_crops(pairs, rng, batch, size)
+    return [content, style], targets
 
 
 def equalize_before_instance_norm(model, samples: np.ndarray) -> int:

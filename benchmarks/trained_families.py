@@ -69,16 +69,24 @@ def _super_resolution(scale: int) -> Callable[[np.random.Generator, int, int], B
     return batches
 
 
+def colour_transfer_crops(pairs: list[data.PairedPhoto], rng: np.random.Generator, batch: int,
+                          crop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Content and style crops in [0, 1], and the content recoloured with the style's
+    statistics (models/stylize.color_transfer): a task an AdaIN net can learn."""
+    content, _ = data.random_crops(pairs, rng, batch, crop)
+    style, _ = data.random_crops(pairs, rng, batch, crop)
+    targets = np.stack([stylize.color_transfer(c.transpose(1, 2, 0), s.transpose(1, 2, 0))
+                        .transpose(2, 0, 1) for c, s in zip(content, style, strict=True)])
+    return content, style, targets.astype(np.float32)
+
+
 def _colour_transfer() -> Callable[[np.random.Generator, int, int], Batch]:
     pairs: list[data.PairedPhoto] = []
 
     def batches(rng: np.random.Generator, batch: int, crop: int) -> Batch:
         if not pairs:
             pairs.extend(data.training_pyramid())
-        content, _ = data.random_crops(pairs, rng, batch, crop)
-        style, _ = data.random_crops(pairs, rng, batch, crop)
-        targets = np.stack([stylize.color_transfer(c.transpose(1, 2, 0), s.transpose(1, 2, 0))
-                            .transpose(2, 0, 1) for c, s in zip(content, style, strict=True)])
+        content, style, targets = colour_transfer_crops(pairs, rng, batch, crop)
         return (torch.from_numpy(content), torch.from_numpy(style)), torch.from_numpy(targets)
     return batches
 
