@@ -350,6 +350,9 @@ def _summary(result: TargetResult) -> str:
     ranges = result.ranges
     if ranges is not None and ranges.mode is not Int8Ranges.MINMAX:
         integer += f", ranges {ranges.chosen} ({ranges.mode.value})"
+        if ranges.narrowed:
+            kinds = sorted({op.op.lower() for op in ranges.narrowed})
+            integer += f", {len(ranges.narrowed)} {'/'.join(kinds)} narrowed"
     return f"{result.size_bytes / 1024:.1f} KiB, worst PSNR {psnr:.1f} dB, {integer}"
 
 

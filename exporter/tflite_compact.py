@@ -33,10 +33,16 @@ def with_shared_quantization(content: bytes) -> bytes:
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
     if not _share_quantization_tables(model):
         return content
+    compact = packed(model)
+    return compact if len(compact) < len(content) else content
+
+
+def packed(model) -> bytes:
+    """An object-API ModelT as .tflite bytes: buffers aligned as the converter aligns them,
+    equal quantization vectors stored once."""
     builder = _SharingBuilder()
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    compact = bytes(builder.Output())
-    return compact if len(compact) < len(content) else content
+    return bytes(builder.Output())
 
 
 class _PackedOnce:

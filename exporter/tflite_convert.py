@@ -28,6 +28,7 @@ from mobilize.exporter.int8_ranges import (
     quantize_with_ranges,
 )
 from mobilize.exporter.saved_model import SIGNATURE, SavedModelArtifact
+from mobilize.exporter.tflite_activations import NarrowedActivation, narrow_fixed_output_ranges
 from mobilize.exporter.tflite_compact import with_shared_quantization
 from mobilize.exporter.tflite_order import in_forward_order
 
@@ -49,6 +50,8 @@ class RangeReport:
     # Output RMSE vs the float model on the validation samples, per candidate: "minmax",
     # each quantile ("0.35") and "mse", in the order tried (auto only).
     rmse_by_candidate: tuple[tuple[str, float], ...] = ()
+    # TANH outputs moved off their fixed int8 range (exporter/tflite_activations.py)
+    narrowed: tuple[NarrowedActivation, ...] = ()
 
     @property
     def options(self) -> RangeOptions:
@@ -70,7 +73,8 @@ class RangeReport:
                                       for name, rmse in self.rmse_by_candidate},
                 # the quantile candidates alone, as before min/max and mse became ones
                 "rmse_by_quantile": {name: _finite(rmse) for name, rmse in self.rmse_by_candidate
-                                     if name not in (MINMAX_CANDIDATE, MSE_CANDIDATE)}}
+                                     if name not in (MINMAX_CANDIDATE, MSE_CANDIDATE)},
+                "narrowed_activations": [op.to_json() for op in self.narrowed]}
 
 
 def _finite(value: float) -> float | None:
@@ -226,7 +230,11 @@ def _int8_with_ranges(saved: SavedModelArtifact, quant: QuantConfig,
         content = quantize_with_ranges(saved.path, dataset, options, io=quant.io,
                                        signature_key=SIGNATURE)
         report = RangeReport(quant.int8_ranges, options.estimator, options.quantile)
-    return TfliteArtifact(target=quant.target, content=content, io=quant.io, ranges=report)
+    # After the choice: the candidates differ in the ranges the converter takes, this
+    # narrowing is exact for any of them (nothing it can produce is clipped).
+    content, narrowed = narrow_fixed_output_ranges(content)
+    return TfliteArtifact(target=quant.target, content=content, io=quant.io,
+                          ranges=replace(report, narrowed=narrowed))
 
 
 def converter_error(error: Exception, target: Target) -> ConversionError:

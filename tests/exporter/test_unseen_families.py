@@ -56,7 +56,19 @@ def test_unseen_family_exports_to_fp32_and_full_integer_int8(name: str, tmp_path
         assert [t["name"] for t in artifact["inputs"]] == list(family.input_names)
     ranges = int8["int8_ranges"]["rmse_by_candidate"]
     assert ranges[int8["int8_ranges"]["chosen"]] <= ranges["minmax"]
+    _check_narrowed_tanh(name, int8["int8_ranges"]["narrowed_activations"])
     _check_advice(int8)
+
+
+# The families whose TANH layers feed convolutions (the others' tanh is the graph output)
+NARROWED_TANH = {"espcn": 2}
+
+
+def _check_narrowed_tanh(name: str, narrowed: list[dict]) -> None:
+    assert [op["op"] for op in narrowed] == ["TANH"] * NARROWED_TANH.get(name, 0)
+    for op in narrowed:  # inside the fixed range, holding zero, a finer step
+        low, high = op["narrowed_range"]
+        assert -1.0 <= low <= 0.0 <= high <= 1.0 and op["step_ratio"] > 1.0
 
 
 def _check_advice(int8: dict) -> None:
