@@ -1,14 +1,14 @@
 """int8 TANH outputs on the range their inputs can reach, not the fixed [-1, 1).
 
 The TFLite quantizer gives every int8 TANH output the fixed range [-1, 1) (scale 1/128),
-whatever the calibration saw. A tanh whose input was
-calibrated to [-0.49, 0.66] can only produce [-0.45, 0.58], so half of its 256 levels are
-never used and the next convolution reads a grid twice as coarse as it needs. LiteRT's int8
-TANH kernel takes any output scale (its lookup table is built from both tensors'
-parameters), and litert-torch's files use calibrated ranges there. LOGISTIC is left alone:
-its int8 kernel refuses any output scale but 1/256 ("output->params.scale == 1. / 256 was
-not true", measured). On the unseen ESPCN (two tanh layers)
-this alone is 30.0 -> 31.8 dB SNR, at the same latency (docs/benchmarks.md).
+whatever the calibration saw. A tanh whose input was calibrated to [-0.49, 0.66] can only
+produce [-0.45, 0.58], so half of its 256 levels are never used and the next convolution
+reads a grid twice as coarse as it needs. LiteRT's int8 TANH kernel takes any output scale
+(its lookup table is built from both tensors' parameters), and litert-torch's files use
+calibrated ranges there. LOGISTIC is left alone: its int8 kernel refuses any output scale
+but 1/256 ("output->params.scale == 1. / 256 was not true", measured). On the unseen ESPCN
+(two tanh layers) this alone is 30.0 -> 31.8 dB SNR, at the same latency
+(docs/benchmarks.md).
 
 The narrowed range is f(the input's representable range): every output the op can produce
 still fits, so nothing is clipped; only the step shrinks. A convolution's int32 bias is
@@ -110,6 +110,11 @@ def _narrow(model, subgraph, op, kind: str, function: Callable[[np.ndarray], np.
         return None  # a bias would overflow int32 with the finer step: keep the fixed range
     for bias, values in zip((b for b in biases if b is not None), rescaled, strict=True):
         tensor = subgraph.tensors[bias]
+        if sum(1 for other in subgraph.tensors if other.buffer == tensor.buffer) > 1:
+            # the converter stores equal constants once (all-zero biases of equal width):
+            # this bias gets a buffer of its own
+            model.buffers.append(schema.BufferT())
+            tensor.buffer = len(model.buffers) - 1
         model.buffers[tensor.buffer].data = np.frombuffer(values.tobytes(), np.uint8)
         tensor.quantization.scale = np.asarray(tensor.quantization.scale, np.float32) * (
             scale / old_scale)
@@ -138,9 +143,9 @@ def _bias_of(model, subgraph, consumer, tensor: int, kind: str) -> int | None | 
     """The consumer's bias tensor index, None when it has none, False when the consumer
     cannot follow a new input scale (another op type, the tensor is not its data input, or
     another op reads the same bias tensor)."""
-    if kind not in _BIAS_INPUT or list(consumer.inputs).index(tensor) != 0:
-        return False
     inputs = list(consumer.inputs)
+    if kind not in _BIAS_INPUT or inputs.index(tensor) != 0:
+        return False
     at = _BIAS_INPUT[kind]
     if len(inputs) <= at or inputs[at] < 0:
         return None
@@ -153,13 +158,6 @@ def _bias_of(model, subgraph, consumer, tensor: int, kind: str) -> int | None | 
     if (tensor_t.type != schema.TensorType.INT32 or users != 1
             or model.buffers[tensor_t.buffer].data is None):
         return False
-    if sum(1 for other in subgraph.tensors if other.buffer == tensor_t.buffer) > 1:
-        # the converter stores equal constants once (all-zero biases of equal width): this
-        # bias gets its own copy before it is rescaled
-        copy = schema.BufferT()
-        copy.data = np.array(model.buffers[tensor_t.buffer].data, np.uint8)
-        model.buffers.append(copy)
-        tensor_t.buffer = len(model.buffers) - 1
     return bias
 
 
