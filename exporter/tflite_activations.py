@@ -70,14 +70,11 @@ def narrow_fixed_output_ranges(content: bytes) -> tuple[bytes, tuple[NarrowedAct
     functions: dict[str, Callable[[np.ndarray], np.ndarray]] = {"TANH": np.tanh}
     narrowed: list[NarrowedActivation] = []
     for subgraph in model.subgraphs:
-        def op_name(op) -> str:
-            code = model.operatorCodes[op.opcodeIndex]
-            return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
-
+        graph = _Graph(model, subgraph, names, schema)
         for op in subgraph.operators:
-            kind = op_name(op)
+            kind = graph.op_name(op)
             if kind in functions:
-                done = _narrow(model, subgraph, op, kind, functions[kind], op_name, schema)
+                done = _narrow(graph, op, kind, functions[kind])
                 if done is not None:
                     narrowed.append(done)
     if not narrowed:
@@ -85,16 +82,34 @@ def narrow_fixed_output_ranges(content: bytes) -> tuple[bytes, tuple[NarrowedAct
     return packed(model), tuple(narrowed)
 
 
-def _narrow(model, subgraph, op, kind: str, function: Callable[[np.ndarray], np.ndarray],
-            op_name: Callable[[object], str], schema) -> NarrowedActivation | None:
+class _Graph:
+    """One subgraph with who reads each tensor, built once: the checks below ask it for
+    every tanh and every consumer."""
+
+    def __init__(self, model, subgraph, names: dict[int, str], schema) -> None:
+        self.model, self.subgraph, self.schema, self._names = model, subgraph, schema, names
+        self.readers: dict[int, list] = {}
+        for op in subgraph.operators:
+            for index in set(op.inputs if op.inputs is not None else ()):
+                self.readers.setdefault(int(index), []).append(op)
+
+    def op_name(self, op) -> str:
+        code = self.model.operatorCodes[op.opcodeIndex]
+        return self._names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+
+    def buffer_users(self, buffer: int) -> int:
+        return sum(1 for tensor in self.subgraph.tensors if tensor.buffer == buffer)
+
+
+def _narrow(graph: _Graph, op, kind: str,
+            function: Callable[[np.ndarray], np.ndarray]) -> NarrowedActivation | None:
+    model, subgraph, schema = graph.model, graph.subgraph, graph.schema
     source, target = subgraph.tensors[op.inputs[0]], subgraph.tensors[op.outputs[0]]
     if (target.type != schema.TensorType.INT8 or not _per_tensor(source)
             or not _per_tensor(target) or op.outputs[0] in list(subgraph.outputs)):
         return None
-    consumers = [other for other in subgraph.operators
-                 if other.inputs is not None and op.outputs[0] in list(other.inputs)]
-    biases = [_bias_of(model, subgraph, other, op.outputs[0], op_name(other))
-              for other in consumers]
+    consumers = graph.readers.get(int(op.outputs[0]), [])
+    biases = [_bias_of(graph, other, op.outputs[0]) for other in consumers]
     if not consumers or any(bias is False for bias in biases):
         return None
     fixed = _range_of(target)
@@ -110,7 +125,7 @@ def _narrow(model, subgraph, op, kind: str, function: Callable[[np.ndarray], np.
         return None  # a bias would overflow int32 with the finer step: keep the fixed range
     for bias, values in zip((b for b in biases if b is not None), rescaled, strict=True):
         tensor = subgraph.tensors[bias]
-        if sum(1 for other in subgraph.tensors if other.buffer == tensor.buffer) > 1:
+        if graph.buffer_users(tensor.buffer) > 1:
             # the converter stores equal constants once (all-zero biases of equal width):
             # this bias gets a buffer of its own
             model.buffers.append(schema.BufferT())
@@ -139,24 +154,21 @@ def _name(tensor) -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def _bias_of(model, subgraph, consumer, tensor: int, kind: str) -> int | None | bool:
+def _bias_of(graph: _Graph, consumer, tensor: int) -> int | None | bool:
     """The consumer's bias tensor index, None when it has none, False when the consumer
     cannot follow a new input scale (another op type, the tensor is not its data input, or
     another op reads the same bias tensor)."""
-    inputs = list(consumer.inputs)
+    inputs, kind = list(consumer.inputs), graph.op_name(consumer)
     if kind not in _BIAS_INPUT or inputs.index(tensor) != 0:
         return False
     at = _BIAS_INPUT[kind]
     if len(inputs) <= at or inputs[at] < 0:
         return None
     bias = inputs[at]
-    tensor_t = subgraph.tensors[bias]
-    users = sum(1 for other in subgraph.operators
-                if other.inputs is not None and bias in list(other.inputs))
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    if (tensor_t.type != schema.TensorType.INT32 or users != 1
-            or model.buffers[tensor_t.buffer].data is None):
+    tensor_t = graph.subgraph.tensors[bias]
+    if (tensor_t.type != graph.schema.TensorType.INT32
+            or len(graph.readers.get(int(bias), [])) != 1
+            or graph.model.buffers[tensor_t.buffer].data is None):
         return False
     return bias
 
