@@ -25,9 +25,13 @@ exporter/fake_quant_equalize.py. What rounds, and how:
   the median over samples of each sample's own min/max for spatial tensors, min/max over all
   samples for per-image statistics ((N, C, 1, 1) means and variances).
 
-Not modelled: functional ops inside a module's forward (`torch.tanh(...)`, `F.relu(...)`, a
-sum followed by more ops in the same forward: only a module's final output is seen),
-TFLite's integer kernels themselves (RSQRT's table, MEAN's arithmetic) and int32 biases.
+- The arithmetic a model writes in its own forward() with functions (AdaIN's statistics,
+  `torch.tanh(...)`, a sum followed by more ops): exporter/fake_quant_functional.py, a
+  torch function mode that rounds each such call's output as the file does.
+
+Not modelled: TFLite's integer kernels themselves (RSQRT's table, MEAN's arithmetic), int32
+biases, and the weights of a functional convolution (`F.conv2d(x, self.weight)`: its output
+rounds, its weight does not).
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from mobilize.exporter.fake_quant_functional import (
+    FunctionalQuant,
+    attach_functional_quant,
+    detach_functional_quant,
+    discover,
+)
 from mobilize.exporter.fake_quant_quantizers import (
     LOGISTIC_PARAMS,
     QUANT_NORMS,
@@ -73,10 +83,12 @@ class FakeQuantModel:
     handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list)
     swaps: list[tuple[nn.Module, str, nn.Module]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # norms left as they are, with why
+    functional: FunctionalQuant | None = None  # the forward's own arithmetic, rounded
 
     def all_quantizers(self) -> Iterator[ActivationQuant]:
         seen: set[int] = set()
-        for module in (*self.quantizers, *self.model.modules()):
+        functional = self.functional.points if self.functional else []
+        for module in (*self.quantizers, *functional, *self.model.modules()):
             if isinstance(module, ActivationQuant) and id(module) not in seen:
                 seen.add(id(module))
                 yield module
@@ -115,6 +127,8 @@ class FakeQuantModel:
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
+        detach_functional_quant(self.model)
+        self.functional = None
         for parent, name, original in self.swaps:
             setattr(parent, name, original)
         self.swaps.clear()
@@ -126,9 +140,14 @@ class FakeQuantModel:
         return self.model
 
 
-def _output_hook(quantizer: ActivationQuant) -> Callable[..., object]:
+def _output_hook(quantized: FakeQuantModel, quantizer: ActivationQuant) -> Callable[..., object]:
     def hook(_module: nn.Module, _inputs: tuple, output: object) -> object:
-        return quantizer(output) if isinstance(output, torch.Tensor) else output
+        if not isinstance(output, torch.Tensor):
+            return output
+        if quantized.functional and quantized.functional.was_rounded(output):
+            # a residual sum `x + self.body(x)`: the forward's own add rounded it already
+            quantizer.quantize = False
+        return quantizer(output)
     return hook
 
 
@@ -247,7 +266,7 @@ def _place_output_quants(quantized: FakeQuantModel, example: Sequence[torch.Tens
             quantizer = ActivationQuant(call.name or "output")
         placed.add(id(module))
         quantized.quantizers.append(quantizer)
-        quantized.handles.append(module.register_forward_hook(_output_hook(quantizer)))
+        quantized.handles.append(module.register_forward_hook(_output_hook(quantized, quantizer)))
 
 
 def insert_fake_quant(model: nn.Module, example: Sequence[torch.Tensor],
@@ -267,4 +286,8 @@ def insert_fake_quant(model: nn.Module, example: Sequence[torch.Tensor],
         return tuple(q(a) for q, a in zip(inputs, args, strict=False)) + args[len(inputs):]
 
     quantized.handles.append(model.register_forward_pre_hook(round_inputs))
+    # last: its hooks must run after the output roundings placed above
+    quantized.functional, handles = attach_functional_quant(model)
+    quantized.handles.extend(handles)
+    discover(model, quantized.functional, tuple(example))
     return quantized
