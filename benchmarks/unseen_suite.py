@@ -121,11 +121,12 @@ def _outputs(content: bytes, family: UnseenFamily, inputs: list[np.ndarray],
     return np.concatenate(results)
 
 
-def _latencies(contents: dict[str, bytes], runs: int) -> dict[str, float]:
+def _latencies(contents: dict[str, bytes], runs: int,
+               threads: int = THREADS) -> dict[str, float]:
     """Median ms of one inference per file, the files interleaved run by run."""
     runners = {}
     for key, content in contents.items():
-        runner = TfliteRunner(content, num_threads=THREADS)
+        runner = TfliteRunner(content, num_threads=threads)
         feeds = {name: np.zeros(detail["shape"], detail["dtype"])
                  for name, detail in runner.input_details.items()}
         for _ in range(3):

@@ -37,11 +37,13 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # XNNPACK runs it). pixel_shuffle_as_depth_to_space / nearest_upsample_as_depth_to_space
 # (not int16x8, which has no DEPTH_TO_SPACE kernel): one DEPTH_TO_SPACE instead of
 # RESHAPE/TRANSPOSE/RESHAPE, and no RESIZE_NEAREST_NEIGHBOR, which XNNPACK lacks.
+# conv_transpose_as_depth_to_space (int8): LiteRT's int8 TRANSPOSE_CONV is slow (pix2pix
+# UNet-256 int8 3x slower than fp32); as CONV_2D + DEPTH_TO_SPACE (exact) it is not.
 DEFAULT_ONNX_PASSES = (
     "constants_to_initializers", "decompose_group_norm", "decompose_layer_norm",
     "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt", "prelu_as_leaky_relu",
     "prelu_as_relu", "reflect_pad_as_slices", "pixel_shuffle_as_depth_to_space",
-    "nearest_upsample_as_depth_to_space",
+    "nearest_upsample_as_depth_to_space", "conv_transpose_as_depth_to_space",
 )
 
 
@@ -70,6 +72,7 @@ PASS_TARGETS: dict[str, frozenset[Target]] = {
     "prelu_as_relu": frozenset({Target.INT16X8}),
     "pixel_shuffle_as_depth_to_space": _NOT_INT16X8,
     "nearest_upsample_as_depth_to_space": _NOT_INT16X8,
+    "conv_transpose_as_depth_to_space": frozenset({Target.INT8}),
 }
 
 

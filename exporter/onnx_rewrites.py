@@ -37,6 +37,9 @@ reordered it is DCR, one DEPTH_TO_SPACE (ESPCN 128x128 int8 3.4 -> 2.1 ms).
 and `prelu_as_relu`'s form each cut the delegated int8 graph (Real-ESRGAN compact: 18
 partitions, int8 slower than fp32); LEAKY_RELU, MUL and ADD all run in it. The float targets
 keep PRELU, `prelu_as_relu` is int16x8's (docs/benchmarks.md, "Graphs per target").
+`conv_transpose_as_depth_to_space` (exporter/onnx_conv_transpose.py) is int8's ConvTranspose:
+LiteRT's int8 TRANSPOSE_CONV is slow (pix2pix UNet-256's int8 file 3x slower than fp32), its
+CONV_2D is not; one Conv per output phase, concatenated and spread by DEPTH_TO_SPACE.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from mobilize.errors import UsageError
+from mobilize.exporter.onnx_conv_transpose import conv_transpose_as_depth_to_space
 from mobilize.exporter.onnx_graph import constants_to_initializers
 from mobilize.exporter.onnx_norm import (
     decompose_group_norm,
@@ -307,6 +311,7 @@ REWRITE_PASSES: dict[str, RewritePass] = {
     "reflect_pad_as_slices": reflect_pad_as_slices,
     "nearest_upsample_as_depth_to_space": nearest_upsample_as_depth_to_space,
     "pixel_shuffle_as_depth_to_space": pixel_shuffle_as_depth_to_space,
+    "conv_transpose_as_depth_to_space": conv_transpose_as_depth_to_space,
 }
 
 

@@ -57,7 +57,22 @@ def test_unseen_family_exports_to_fp32_and_full_integer_int8(name: str, tmp_path
     ranges = int8["int8_ranges"]["rmse_by_candidate"]
     assert ranges[int8["int8_ranges"]["chosen"]] <= ranges["minmax"]
     _check_narrowed_tanh(name, int8["int8_ranges"]["narrowed_activations"])
+    _check_transposed_convolutions(name, fp32, int8)
     _check_advice(int8)
+
+
+# The families with ConvTranspose2d: int8 runs them as CONV_2D + DEPTH_TO_SPACE (LiteRT's
+# int8 TRANSPOSE_CONV made pix2pix's int8 file 3x slower than fp32); fp32 keeps them.
+TRANSPOSED = {"cyclegan_resnet", "pix2pix_unet", "fsrcnn"}
+
+
+def _check_transposed_convolutions(name: str, fp32: dict, int8: dict) -> None:
+    rewritten = "conv_transpose_as_depth_to_space" in int8["onnx"]["rewrites"]
+    assert rewritten == (name in TRANSPOSED)
+    assert "TRANSPOSE_CONV" not in int8["graph"]["op_histogram"]
+    assert ("TRANSPOSE_CONV" in fp32["graph"]["op_histogram"]) == (name in TRANSPOSED)
+    if rewritten:
+        assert int8["graph"]["op_histogram"]["DEPTH_TO_SPACE"] >= 1
 
 
 # The families whose TANH layers feed convolutions (the others' tanh is the graph output)
