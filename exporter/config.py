@@ -39,11 +39,14 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # RESHAPE/TRANSPOSE/RESHAPE, and no RESIZE_NEAREST_NEIGHBOR, which XNNPACK lacks.
 # conv_transpose_as_depth_to_space (int8): LiteRT's int8 TRANSPOSE_CONV is slow (pix2pix
 # UNet-256 int8 3x slower than fp32); as CONV_2D + DEPTH_TO_SPACE (exact) it is not.
+# standalone_relu_as_max_pool (int8): XNNPACK has no int8 RELU; a RELU fused into a 1x1
+# MAX_POOL_2D runs in it (pix2pix's decoder: 7 RELU cut the delegated graph).
 DEFAULT_ONNX_PASSES = (
     "constants_to_initializers", "decompose_group_norm", "decompose_layer_norm",
     "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt", "prelu_as_leaky_relu",
     "prelu_as_relu", "reflect_pad_as_slices", "pixel_shuffle_as_depth_to_space",
     "nearest_upsample_as_depth_to_space", "conv_transpose_as_depth_to_space",
+    "standalone_relu_as_max_pool",
 )
 
 
@@ -73,6 +76,7 @@ PASS_TARGETS: dict[str, frozenset[Target]] = {
     "pixel_shuffle_as_depth_to_space": _NOT_INT16X8,
     "nearest_upsample_as_depth_to_space": _NOT_INT16X8,
     "conv_transpose_as_depth_to_space": frozenset({Target.INT8}),
+    "standalone_relu_as_max_pool": frozenset({Target.INT8}),
 }
 
 

@@ -40,6 +40,8 @@ keep PRELU, `prelu_as_relu` is int16x8's (docs/benchmarks.md, "Graphs per target
 `conv_transpose_as_depth_to_space` (exporter/onnx_conv_transpose.py) is int8's ConvTranspose:
 LiteRT's int8 TRANSPOSE_CONV is slow (pix2pix UNet-256's int8 file 3x slower than fp32), its
 CONV_2D is not; one Conv per output phase, concatenated and spread by DEPTH_TO_SPACE.
+`standalone_relu_as_max_pool` is int8's ReLU where no conv or add can absorb it: XNNPACK has
+no int8 RELU, and a 1x1 MAX_POOL_2D with the RELU fused is a clamp it runs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from mobilize.errors import UsageError
 from mobilize.exporter.onnx_conv_transpose import conv_transpose_as_depth_to_space
 from mobilize.exporter.onnx_graph import constants_to_initializers
 from mobilize.exporter.onnx_norm import (
+    _static_shapes,
+    consumers_of,
     decompose_group_norm,
     decompose_instance_norm,
     decompose_layer_norm,
@@ -299,6 +303,41 @@ def _nearest_factor(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> i
     return int(factor) if factor.is_integer() and factor > 1 else None
 
 
+# ONNX ops whose TFLite op takes a fused activation (CONV_2D, ADD, ...): a Relu right after
+# one whose output it alone reads becomes part of it, no RELU op of its own.
+FUSES_ACTIVATION = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul",
+                              "Div", "BatchNormalization", "AveragePool", "MaxPool"})
+
+
+def standalone_relu_as_max_pool(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Relu(x) of a 4-D x that no op before it can absorb (a Concat's output, a skip
+    tensor read twice) -> Relu(MaxPool(x, 1x1)). XNNPACK has no int8 RELU: each such RELU
+    ran in LiteRT's own kernel and cut the delegated graph (pix2pix's decoder: 7); a 1x1
+    MAX_POOL_2D with the RELU fused into it is a clamp XNNPACK runs in int8. Exact."""
+    model = constants_to_initializers(model)
+    graph = model.graph
+    shapes = _static_shapes(model)
+    producers = {out: node for node in graph.node for out in node.output}
+    readers = consumers_of(graph)
+    nodes: list[onnx.NodeProto] = []
+    changed = False
+    for node in graph.node:
+        source = producers.get(node.input[0]) if node.op_type == "Relu" else None
+        absorbed = (source is not None and source.op_type in FUSES_ACTIVATION
+                    and len(readers.get(node.input[0], [])) == 1)
+        if node.op_type != "Relu" or absorbed or len(shapes.get(node.input[0], ())) != 4:
+            nodes.append(node)
+            continue
+        pooled = (node.name or node.output[0]).replace("/", "_") + "_pooled"
+        nodes += [helper.make_node("MaxPool", [node.input[0]], [pooled], kernel_shape=[1, 1]),
+                  helper.make_node("Relu", [pooled], list(node.output), name=node.name)]
+        changed = True
+    if changed:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return model
+
+
 REWRITE_PASSES: dict[str, RewritePass] = {
     "constants_to_initializers": constants_to_initializers,
     "decompose_group_norm": decompose_group_norm,  # before decompose_instance_norm
@@ -312,6 +351,7 @@ REWRITE_PASSES: dict[str, RewritePass] = {
     "nearest_upsample_as_depth_to_space": nearest_upsample_as_depth_to_space,
     "pixel_shuffle_as_depth_to_space": pixel_shuffle_as_depth_to_space,
     "conv_transpose_as_depth_to_space": conv_transpose_as_depth_to_space,
+    "standalone_relu_as_max_pool": standalone_relu_as_max_pool,  # after the conv rewrites
 }
 
 

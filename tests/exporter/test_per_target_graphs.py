@@ -55,6 +55,23 @@ class PlainNet(nn.Sequential):
         super().__init__(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1))
 
 
+class ConcatReluNet(nn.Module):
+    """A UNet decoder's ReLU on a concatenation, one on a tensor read twice, and one right
+    after a conv (which the converter fuses into CONV_2D)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1)
+        self.c, self.d = nn.Conv2d(8, 3, 1), nn.Conv2d(4, 3, 1)
+        self.e = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.a(x)
+        joined = torch.cat([skip, self.b(x)], 1)
+        return self.c(torch.relu(joined)) + self.d(torch.relu(skip)) + torch.relu(self.e(x))
+
+
 def _onnx(net: nn.Module, path: Path) -> Path:
     torch.onnx.export(net.eval(), (torch.zeros(1, 3, SIZE, SIZE),), str(path),
                       input_names=["image"], output_names=["output"], opset_version=17,
@@ -154,6 +171,33 @@ def test_pixel_shuffle_of_a_conv_output_used_twice_is_left_alone(tmp_path):
     _, applied = apply_passes_reporting(onnx.load(str(path)),
                                         ("pixel_shuffle_as_depth_to_space",))
     assert applied == ()  # permuting the conv would change its other output
+
+
+def test_relu_nothing_absorbs_becomes_relu_on_a_one_by_one_max_pool_exactly(tmp_path):
+    path = _onnx(ConcatReluNet(), tmp_path / "concat_relu.onnx")
+    model = onnx.load(str(path))
+    rewritten = apply_passes(onnx.load(str(path)), ("standalone_relu_as_max_pool",))
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert ops.count("Relu") == 3 and ops.count("MaxPool") == 2  # not the one after a conv
+    pooled = {n.output[0] for n in rewritten.graph.node if n.op_type == "MaxPool"}
+    relus = [n for n in rewritten.graph.node if n.op_type == "Relu"]
+    assert sum(r.input[0] in pooled for r in relus) == 2
+    np.testing.assert_array_equal(_run(rewritten, _image()), _run(model, _image()))
+
+
+@pytest.mark.slow
+def test_int8_relus_on_concatenations_run_inside_xnnpack(tmp_path):
+    config = ExportConfig(model_ref="concat_relu", module=ConcatReluNet().eval(),
+                          out_dir=tmp_path / "out", input_shapes=((1, 3, SIZE, SIZE),),
+                          input_names=("image",), targets=(Target.INT8,), calib_samples=8,
+                          verify_samples=2, int8_alternatives=False)
+    result = run_export(config)
+    int8 = json.loads(result.metadata_path.read_text())["artifacts"][0]
+    assert "standalone_relu_as_max_pool" in int8["onnx"]["rewrites"]
+    assert "RELU" not in int8["graph"]["op_histogram"]
+    assert int8["graph"]["op_histogram"]["MAX_POOL_2D"] == 2
+    assert int8["graph"]["cpu_delegate"]["partitions"] == 1
+    assert int8["verification"]["outputs"][0]["snr_db"] > 25
 
 
 def test_only_passes_that_changed_the_graph_are_reported(tmp_path):

@@ -1,12 +1,12 @@
-"""int8 with and without `conv_transpose_as_depth_to_space`, on the unseen families that
-have ConvTranspose2d layers.
+"""int8 with and without one default ONNX pass, on unseen families.
 
-    nice python -m benchmarks.transposed_conv [--runs 20] [--calib-samples 8] [NAME ...]
+    nice python -m benchmarks.int8_pass [--without PASS] [--runs 20] [--calib-samples 8]
+        [NAME ...]
 
-Each family (random seeded weights, at its `usual_size`) is exported twice with the
-exporter's defaults: once as fp32 + int8 (the int8 graph rewrites each ConvTranspose as a
-CONV_2D whose output channels DEPTH_TO_SPACE spreads over the larger grid), once as int8
-with every default pass but that one (LiteRT's TRANSPOSE_CONV kept). The three files are
+Each family (random seeded weights, at its `usual_size`; default: the three with
+ConvTranspose2d layers) is exported twice with the exporter's defaults: once as fp32 + int8,
+once as int8 with every default pass but --without (default
+conv_transpose_as_depth_to_space, LiteRT's TRANSPOSE_CONV then kept). The three files are
 timed interleaved, run by run, with 2 threads and then with 1 (LiteRT's interpreter,
 XNNPACK), and each int8 file's SNR against PyTorch fp32 is measured on held-out photographs,
 as benchmarks/unseen_suite.py does. Prints a markdown table; --json PATH keeps the figures.
@@ -36,12 +36,11 @@ from benchmarks.unseen_suite import (  # noqa: E402
 )
 from mobilize.contract.specs import ValueRange  # noqa: E402
 from mobilize.exporter.config import DEFAULT_ONNX_PASSES, ExportConfig, Target  # noqa: E402
-from mobilize.exporter.inspect_tflite import inspect_graph  # noqa: E402
+from mobilize.exporter.inspect_tflite import delegate_coverage, inspect_graph  # noqa: E402
 from mobilize.exporter.pipeline import run_export  # noqa: E402
 from mobilize.photos import HELD_OUT_PHOTOS  # noqa: E402
 from tests.exporter.unseen_families import FAMILIES  # noqa: E402
 
-REWRITE = "conv_transpose_as_depth_to_space"
 TRANSPOSED_FAMILIES = ("pix2pix_unet", "cyclegan_resnet", "fsrcnn")
 
 
@@ -57,7 +56,7 @@ def _export(name: str, size: int, targets: tuple[Target, ...], passes: tuple[str
     return result.out_dir
 
 
-def measure(name: str, calib_samples: int, runs: int) -> dict[str, object]:
+def measure(name: str, calib_samples: int, runs: int, left_out: str) -> dict[str, object]:
     family = FAMILIES[name]
     size = family.usual_size
     low, high = family.input_range
@@ -66,7 +65,7 @@ def measure(name: str, calib_samples: int, runs: int) -> dict[str, object]:
               for shift in range(len(family.input_names))]
     with torch.no_grad():
         reference = family.build(size)(*(torch.from_numpy(x) for x in inputs)).numpy()
-    without = tuple(p for p in DEFAULT_ONNX_PASSES if p != REWRITE)
+    without = tuple(p for p in DEFAULT_ONNX_PASSES if p != left_out)
     with tempfile.TemporaryDirectory(prefix="transposed-conv-") as work_text:
         work = Path(work_text)
         rewritten = _export(name, size, (Target.FP32, Target.INT8), DEFAULT_ONNX_PASSES,
@@ -74,45 +73,48 @@ def measure(name: str, calib_samples: int, runs: int) -> dict[str, object]:
         kept = _export(name, size, (Target.INT8,), without, calib_samples, work / "kept")
         contents = {"fp32": (rewritten / "model_fp32.tflite").read_bytes(),
                     "int8": (rewritten / "model_int8.tflite").read_bytes(),
-                    "int8_transpose_conv": (kept / "model_int8.tflite").read_bytes()}
-    row: dict[str, object] = {"family": name, "size": size}
+                    "int8_without": (kept / "model_int8.tflite").read_bytes()}
+    row: dict[str, object] = {"family": name, "size": size, "without": left_out}
     for threads in (2, 1):
         row[f"ms_{threads}_threads"] = {key: round(ms, 2) for key, ms in
                                         _latencies(contents, runs, threads).items()}
     for key, content in contents.items():
-        ops = inspect_graph(content).op_histogram
+        partitions, outside = delegate_coverage(content)
         row[key] = {"kb": round(len(content) / 1024, 1),
                     "snr_db": round(_snr_db(reference, _outputs(content, family, inputs,
                                                                 reference)), 2),
-                    "transpose_conv": ops.get("TRANSPOSE_CONV", 0),
-                    "depth_to_space": ops.get("DEPTH_TO_SPACE", 0)}
+                    "ops": inspect_graph(content).op_histogram,
+                    "partitions": partitions, "outside": outside}
     return row
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| family | size | int8 SNR (TRANSPOSE_CONV / rewritten) | fp32 ms | int8 ms "
-             "(TRANSPOSE_CONV / rewritten) | int8/fp32 | 1 thread: fp32 / int8 ms (kept / "
-             "rewritten) |",
-             "| --- | ---: | --- | ---: | --- | --- | --- |"]
+    """Each pair of cells: without the pass / with it (the default)."""
+    lines = ["| family | size | int8 SNR | fp32 ms | int8 ms | int8/fp32 | 1 thread: fp32 / "
+             "int8 ms | int8 KB | XNNPACK partitions |",
+             "| --- | ---: | --- | ---: | --- | --- | --- | --- | --- |"]
     for row in rows:
         two, one = row["ms_2_threads"], row["ms_1_threads"]
+        off, on = row["int8_without"], row["int8"]
         lines.append(
-            f"| {row['family']} | {row['size']} | {row['int8_transpose_conv']['snr_db']} / "
-            f"{row['int8']['snr_db']} | {two['fp32']} | {two['int8_transpose_conv']} / "
-            f"{two['int8']} | {two['int8_transpose_conv'] / two['fp32']:.2f} / "
-            f"{two['int8'] / two['fp32']:.2f} | {one['fp32']} / {one['int8_transpose_conv']} "
-            f"/ {one['int8']} |")
+            f"| {row['family']} | {row['size']} | {off['snr_db']} / {on['snr_db']} | "
+            f"{two['fp32']} | {two['int8_without']} / {two['int8']} | "
+            f"{two['int8_without'] / two['fp32']:.2f} / {two['int8'] / two['fp32']:.2f} | "
+            f"{one['fp32']} / {one['int8_without']} / {one['int8']} | {off['kb']} / "
+            f"{on['kb']} | {off['partitions']} / {on['partitions']} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(TRANSPOSED_FAMILIES))
+    parser.add_argument("--without", default="conv_transpose_as_depth_to_space",
+                        choices=DEFAULT_ONNX_PASSES)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--calib-samples", type=int, default=8)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    rows = [measure(name, args.calib_samples, args.runs) for name in args.names]
+    rows = [measure(name, args.calib_samples, args.runs, args.without) for name in args.names]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     print(table(rows))
