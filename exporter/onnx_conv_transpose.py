@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from mobilize.exporter.onnx_graph import constants_to_initializers
+from mobilize.exporter.onnx_graph import concat_in_groups, constants_to_initializers
 from mobilize.exporter.onnx_norm import _static_shapes
 
 
@@ -93,8 +93,8 @@ def _as_sub_pixel(node: onnx.NodeProto, graph: onnx.GraphProto,
                 pads=[row.pad_low, col.pad_low, row.pad_high, col.pad_high]))
     overshoot = rows.overshoot or cols.overshoot
     spread = f"{p}_spread" if overshoot else node.output[0]
-    made += [helper.make_node("Concat", phases, [f"{p}_phases"], axis=1),
-             helper.make_node("DepthToSpace", [f"{p}_phases"], [spread], blocksize=stride,
+    concat_in_groups(made, phases, 1, f"{p}_phases")  # stride 3: 9 phases
+    made += [helper.make_node("DepthToSpace", [f"{p}_phases"], [spread], blocksize=stride,
                               mode="DCR")]
     if overshoot:
         graph.initializer.extend([

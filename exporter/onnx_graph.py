@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 
 def opset_of(model: onnx.ModelProto) -> int:
@@ -43,3 +43,25 @@ def _constant_value(node: onnx.NodeProto) -> onnx.TensorProto | None:
                             dtype=np.int64)
             return numpy_helper.from_array(data)
     return None
+
+
+MAX_CONCAT_INPUTS = 4  # XNNPACK concatenates up to 5 inputs; a wider one runs in LiteRT
+
+
+def concat_in_groups(nodes: list[onnx.NodeProto], pieces: list[str], axis: int,
+                     output: str) -> None:
+    """Concat(pieces) as a tree of Concats with at most MAX_CONCAT_INPUTS inputs each (a 9x9
+    conv's reflection pad makes 9 pieces), so that every one stays in the CPU delegate."""
+    level = 0
+    while len(pieces) > MAX_CONCAT_INPUTS:
+        grouped = []
+        for start in range(0, len(pieces), MAX_CONCAT_INPUTS):
+            chunk = pieces[start:start + MAX_CONCAT_INPUTS]
+            if len(chunk) == 1:
+                grouped.append(chunk[0])
+                continue
+            name = f"{output}_group{level}_{start}"
+            nodes.append(helper.make_node("Concat", chunk, [name], axis=axis))
+            grouped.append(name)
+        pieces, level = grouped, level + 1
+    nodes.append(helper.make_node("Concat", pieces, [output], axis=axis))

@@ -54,7 +54,7 @@ from onnx import helper, numpy_helper
 
 from mobilize.errors import UsageError
 from mobilize.exporter.onnx_conv_transpose import conv_transpose_as_depth_to_space
-from mobilize.exporter.onnx_graph import constants_to_initializers
+from mobilize.exporter.onnx_graph import concat_in_groups, constants_to_initializers
 from mobilize.exporter.onnx_norm import (
     _static_shapes,
     consumers_of,
@@ -176,7 +176,7 @@ def _reflect_pad_as_slices(node: onnx.NodeProto, graph: onnx.GraphProto,
                                f"{prefix}_{axis}_e{index}")
                    for index in range(1, end + 1)]  # x[-2], ..., x[-1 - end]
         current = f"{prefix}_{axis}"
-        _concat_in_groups(nodes, pieces, axis, current)
+        concat_in_groups(nodes, pieces, axis, current)
     nodes.append(helper.make_node("Identity", [current], [node.output[0]]))
     return nodes
 
@@ -193,28 +193,6 @@ def _spatial_reflect_pads(node: onnx.NodeProto, constants: dict[str, np.ndarray]
     if any(p < 0 for p in pads) or any(pads[a] or pads[a + rank] for a in range(min(2, rank))):
         return None
     return {a: (pads[a], pads[a + rank]) for a in range(2, rank) if pads[a] or pads[a + rank]}
-
-
-MAX_CONCAT_INPUTS = 4  # XNNPACK concatenates up to 5 inputs; a wider one runs in LiteRT
-
-
-def _concat_in_groups(nodes: list[onnx.NodeProto], pieces: list[str], axis: int,
-                      output: str) -> None:
-    """Concat(pieces) as a tree of Concats with at most MAX_CONCAT_INPUTS inputs each (a 9x9
-    conv's reflection pad makes 9 pieces), so that every one stays in the CPU delegate."""
-    level = 0
-    while len(pieces) > MAX_CONCAT_INPUTS:
-        grouped = []
-        for start in range(0, len(pieces), MAX_CONCAT_INPUTS):
-            chunk = pieces[start:start + MAX_CONCAT_INPUTS]
-            if len(chunk) == 1:
-                grouped.append(chunk[0])
-                continue
-            name = f"{output}_group{level}_{start}"
-            nodes.append(helper.make_node("Concat", chunk, [name], axis=axis))
-            grouped.append(name)
-        pieces, level = grouped, level + 1
-    nodes.append(helper.make_node("Concat", pieces, [output], axis=axis))
 
 
 def _edge_slice(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], source: str, axis: int,
@@ -282,7 +260,7 @@ def _nearest_upsample_as_depth_to_space(node: onnx.NodeProto, graph: onnx.GraphP
         return None
     nodes: list[onnx.NodeProto] = []
     tiled = (node.name or node.output[0]).replace("/", "_") + "_tiled"
-    _concat_in_groups(nodes, [node.input[0]] * factor * factor, 1, tiled)
+    concat_in_groups(nodes, [node.input[0]] * factor * factor, 1, tiled)
     nodes.append(helper.make_node("DepthToSpace", [tiled], [node.output[0]], blocksize=factor,
                                   mode="DCR"))
     return nodes
