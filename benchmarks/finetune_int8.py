@@ -12,7 +12,8 @@ PyTorch on calibration samples held out of training), its wall and CPU seconds.
 Random weights get only the first --steps value. `--finetune` first rescales each
 convolution feeding an InstanceNorm per output channel (exact up to eps); --equalize-only
 exports that rescaling alone, --without-equalize 200 fine-tunes without it (on the trained
-weights when there are any).
+weights when there are any), --without-functional 200 without rounding the arithmetic the
+model writes in its own forward() (exporter/fake_quant_functional.py: AdaIN's statistics).
 With --write the table replaces this script's own section of the given markdown file.
 """
 
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mobilize.contract.specs import ValueRange  # noqa: E402
-from mobilize.exporter import finetune  # noqa: E402
+from mobilize.exporter import fake_quant, finetune  # noqa: E402
 from mobilize.exporter.config import ExportConfig, Target  # noqa: E402
 from mobilize.exporter.pipeline import run_export  # noqa: E402
 from tests.exporter.unseen_families import FAMILIES  # noqa: E402
@@ -141,7 +142,8 @@ def _original(name: str, size: int, weights: Path | None):
 
 
 def export_once(name: str, size: int, weights: Path | None, steps: int,
-                equalize: bool = False, finetune_equalizes: bool = True) -> Row:
+                equalize: bool = False, finetune_equalizes: bool = True,
+                functional: bool = True) -> Row:
     """One tflite-int8 export (fine-tuned `steps` steps); with `equalize` the model is first
     rescaled by equalize_before_instance_norm on the export's own calibration samples, and
     the .tflite is verified again against the original model."""
@@ -166,11 +168,13 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
             input_names=family.input_names, output_range=ValueRange(*family.output_range),
             finetune_steps=steps)
         wall, cpu = time.perf_counter(), time.process_time()
-        finetune.EQUALIZE = finetune_equalizes  # the ablation: fine-tuning without it
+        # the ablations: fine-tuning without the rescaling, or without rounding the
+        # forward's own arithmetic
+        finetune.EQUALIZE, fake_quant.ROUND_FUNCTIONAL = finetune_equalizes, functional
         try:
             result = run_export(config)
         finally:
-            finetune.EQUALIZE = True
+            finetune.EQUALIZE, fake_quant.ROUND_FUNCTIONAL = True, True
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         metadata = json.loads(result.metadata_path.read_text())
         artifact = metadata["artifacts"][0]
@@ -189,7 +193,8 @@ def export_once(name: str, size: int, weights: Path | None, steps: int,
     # the fine-tuning runs in torch; its share of the process's CPU time, by its wall share
     finetune_cpu = cpu * finetune_s / wall if finetune_s else None
     label = ("trained" if weights else "random") + (", equalized" if equalize else "") + (
-        "" if finetune_equalizes or not steps else ", fine-tuned without equalization")
+        "" if finetune_equalizes or not steps else ", fine-tuned without equalization") + (
+        "" if functional or not steps else ", forward's own arithmetic not rounded")
     return Row(name, label, steps, snr_db, psnr_db,
                bound["outputs"][0]["snr_db"] if bound else None,
                snr.get("before"), snr.get("after"), snr.get("float_after"),
@@ -274,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--without-equalize", type=int, nargs="*", default=[],
                         metavar="STEPS", help="also fine-tune STEPS without the per-channel "
                         "rescaling --finetune applies first (the ablation)")
+    parser.add_argument("--without-functional", type=int, nargs="*", default=[],
+                        metavar="STEPS", help="also fine-tune STEPS with only module outputs "
+                        "rounded, not the arithmetic of the forward itself (the ablation)")
     parser.add_argument("--equalize-only", action="store_true",
                         help="also export the model rescaled, not fine-tuned")
     parser.add_argument("--threads", type=int, default=2)
@@ -299,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
             extra = weights is not None or not args.train_steps
             for steps in args.without_equalize if extra else []:
                 row = export_once(name, args.size, weights, steps, finetune_equalizes=False)
+                rows.append(row)
+                print(row, flush=True)
+            for steps in args.without_functional if extra else []:
+                row = export_once(name, args.size, weights, steps, functional=False)
                 rows.append(row)
                 print(row, flush=True)
             if args.equalize_only and extra:

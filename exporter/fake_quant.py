@@ -140,6 +140,10 @@ class FakeQuantModel:
         return self.model
 
 
+# Off only for the ablation (benchmarks/finetune_int8.py --without-functional).
+ROUND_FUNCTIONAL = True
+
+
 def _output_hook(quantized: FakeQuantModel, quantizer: ActivationQuant) -> Callable[..., object]:
     def hook(_module: nn.Module, _inputs: tuple, output: object) -> object:
         if not isinstance(output, torch.Tensor):
@@ -286,8 +290,8 @@ def insert_fake_quant(model: nn.Module, example: Sequence[torch.Tensor],
         return tuple(q(a) for q, a in zip(inputs, args, strict=False)) + args[len(inputs):]
 
     quantized.handles.append(model.register_forward_pre_hook(round_inputs))
-    # last: its hooks must run after the output roundings placed above
-    quantized.functional, handles = attach_functional_quant(model)
-    quantized.handles.extend(handles)
-    discover(model, quantized.functional, tuple(example))
+    if ROUND_FUNCTIONAL:  # last: its hooks must run after the output roundings placed above
+        quantized.functional, handles = attach_functional_quant(model)
+        quantized.handles.extend(handles)
+        discover(model, quantized.functional, tuple(example))
     return quantized
