@@ -24,31 +24,15 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from mobilize.exporter.onnx_graph import concat_in_groups, constants_to_initializers
+from mobilize.exporter.onnx_graph import concat_in_groups, rewrite_nodes
 from mobilize.exporter.onnx_norm import _static_shapes
 
 
 def conv_transpose_as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProto:
     """Each 2-D ConvTranspose (group 1, no dilation, equal strides, constant weights, static
-    input shape) -> Conv + DepthToSpace(DCR) (+ Slice)."""
-    model = constants_to_initializers(model)
-    graph = model.graph
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    input shape) -> one Conv per output phase, Concat, DepthToSpace(DCR) (+ Slice)."""
     shapes = _static_shapes(model)
-    nodes: list[onnx.NodeProto] = []
-    changed = False
-    for node in graph.node:
-        replacement = _as_sub_pixel(node, graph, constants, shapes)
-        nodes.extend([node] if replacement is None else replacement)
-        changed = changed or replacement is not None
-    if changed:
-        del graph.node[:]
-        graph.node.extend(nodes)
-        used = {name for n in graph.node for name in n.input}
-        kept = [init for init in graph.initializer if init.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
-    return model
+    return rewrite_nodes(model, lambda n, g, c: _as_sub_pixel(n, g, c, shapes))
 
 
 def _as_sub_pixel(node: onnx.NodeProto, graph: onnx.GraphProto,

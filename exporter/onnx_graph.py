@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -65,3 +67,39 @@ def concat_in_groups(nodes: list[onnx.NodeProto], pieces: list[str], axis: int,
             grouped.append(name)
         pieces, level = grouped, level + 1
     nodes.append(helper.make_node("Concat", pieces, [output], axis=axis))
+
+
+# A node's replacement (None: keep the node). It reads constants by name and may append
+# initializers to the graph for the nodes it makes.
+NodeRewrite = Callable[[onnx.NodeProto, onnx.GraphProto, dict[str, np.ndarray]],
+                       list[onnx.NodeProto] | None]
+
+
+def rewrite_nodes(model: onnx.ModelProto, rewrite: NodeRewrite) -> onnx.ModelProto:
+    """Every node through `rewrite`, after Constant nodes became initializers (so a rewrite
+    sees torch's constant pads, scales and slopes)."""
+    model = constants_to_initializers(model)
+    graph = model.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    changed = False
+    for node in graph.node:
+        replacement = rewrite(node, graph, constants)
+        new_nodes.extend([node] if replacement is None else replacement)
+        changed = changed or replacement is not None
+    if not changed:
+        return model
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    return drop_unused_initializers(model)
+
+
+def drop_unused_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Initializers no node reads any more (a rewritten PReLU's slope, a Resize's scales)."""
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    used |= {o.name for o in graph.output} | {i.name for i in graph.input}
+    for index in reversed(range(len(graph.initializer))):
+        if graph.initializer[index].name not in used:
+            del graph.initializer[index]
+    return model

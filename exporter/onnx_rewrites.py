@@ -54,7 +54,11 @@ from onnx import helper, numpy_helper
 
 from mobilize.errors import UsageError
 from mobilize.exporter.onnx_conv_transpose import conv_transpose_as_depth_to_space
-from mobilize.exporter.onnx_graph import concat_in_groups, constants_to_initializers
+from mobilize.exporter.onnx_graph import (
+    concat_in_groups,
+    constants_to_initializers,
+    rewrite_nodes,
+)
 from mobilize.exporter.onnx_norm import (
     _static_shapes,
     consumers_of,
@@ -68,45 +72,9 @@ from mobilize.exporter.onnx_norm import (
 RewritePass = Callable[[onnx.ModelProto], onnx.ModelProto]
 
 
-# A node's replacement (None: keep the node). It reads constants by name and may append
-# initializers to the graph for the nodes it makes.
-NodeRewrite = Callable[[onnx.NodeProto, onnx.GraphProto, dict[str, np.ndarray]],
-                       list[onnx.NodeProto] | None]
-
-
-def _rewrite_nodes(model: onnx.ModelProto, rewrite: NodeRewrite) -> onnx.ModelProto:
-    """Every node through `rewrite`, after Constant nodes became initializers (so a rewrite
-    sees torch's constant pads, scales and slopes)."""
-    model = constants_to_initializers(model)
-    graph = model.graph
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    new_nodes: list[onnx.NodeProto] = []
-    changed = False
-    for node in graph.node:
-        replacement = rewrite(node, graph, constants)
-        new_nodes.extend([node] if replacement is None else replacement)
-        changed = changed or replacement is not None
-    if not changed:
-        return model
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    return _drop_unused_initializers(model)
-
-
-def _drop_unused_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Initializers no node reads any more (a rewritten PReLU's slope, a Resize's scales)."""
-    graph = model.graph
-    used = {name for node in graph.node for name in node.input}
-    used |= {o.name for o in graph.output} | {i.name for i in graph.input}
-    for index in reversed(range(len(graph.initializer))):
-        if graph.initializer[index].name not in used:
-            del graph.initializer[index]
-    return model
-
-
 def prelu_as_relu(model: onnx.ModelProto) -> onnx.ModelProto:
     """PRelu(x, a) -> LeakyRelu(x, a) for one shared slope, else Relu(x) + a * (x - Relu(x))."""
-    return _rewrite_nodes(model, lambda n, g, c: _prelu_rewrite(n, g, c, leaky=False))
+    return rewrite_nodes(model, lambda n, g, c: _prelu_rewrite(n, g, c, leaky=False))
 
 
 # Base slopes of prelu_as_leaky_relu: XNNPACK (ai-edge-litert 2.3.0) left an int8 LEAKY_RELU
@@ -120,7 +88,7 @@ def prelu_as_leaky_relu(model: onnx.ModelProto) -> onnx.ModelProto:
     p * LeakyRelu(x, s) + q * x, p = (1 - a) / (1 - s), q = (a - s) / (1 - s) per channel
     (x > 0: p + q = 1; x < 0: p * s + q = a). Every op of it has an int8 kernel in XNNPACK;
     int8 PRELU and RELU have none, so either way each PReLU cut the delegated graph."""
-    return _rewrite_nodes(model, lambda n, g, c: _prelu_rewrite(n, g, c, leaky=True))
+    return rewrite_nodes(model, lambda n, g, c: _prelu_rewrite(n, g, c, leaky=True))
 
 
 def _prelu_rewrite(node: onnx.NodeProto, graph: onnx.GraphProto,
@@ -157,7 +125,7 @@ def _prelu_rewrite(node: onnx.NodeProto, graph: onnx.GraphProto,
 
 def reflect_pad_as_slices(model: onnx.ModelProto) -> onnx.ModelProto:
     """Pad(mode=reflect) over H and W -> Concat of mirrored one-pixel Slices and the input."""
-    return _rewrite_nodes(model, _reflect_pad_as_slices)
+    return rewrite_nodes(model, _reflect_pad_as_slices)
 
 
 def _reflect_pad_as_slices(node: onnx.NodeProto, graph: onnx.GraphProto,
@@ -249,7 +217,7 @@ def nearest_upsample_as_depth_to_space(model: onnx.ModelProto) -> onnx.ModelProt
     """Resize(nearest, integer factor k on H and W, torch's asymmetric/floor) -> Concat of
     k*k copies along C, then DepthToSpace(k, DCR): every output block repeats its pixel, as
     nearest upsampling does. XNNPACK has no RESIZE_NEAREST_NEIGHBOR; it has both of these."""
-    return _rewrite_nodes(model, _nearest_upsample_as_depth_to_space)
+    return rewrite_nodes(model, _nearest_upsample_as_depth_to_space)
 
 
 def _nearest_upsample_as_depth_to_space(node: onnx.NodeProto, graph: onnx.GraphProto,
@@ -292,28 +260,22 @@ def standalone_relu_as_max_pool(model: onnx.ModelProto) -> onnx.ModelProto:
     tensor read twice) -> Relu(MaxPool(x, 1x1)). XNNPACK has no int8 RELU: each such RELU
     ran in LiteRT's own kernel and cut the delegated graph (pix2pix's decoder: 7); a 1x1
     MAX_POOL_2D with the RELU fused into it is a clamp XNNPACK runs in int8. Exact."""
-    model = constants_to_initializers(model)
-    graph = model.graph
     shapes = _static_shapes(model)
-    producers = {out: node for node in graph.node for out in node.output}
-    readers = consumers_of(graph)
-    nodes: list[onnx.NodeProto] = []
-    changed = False
-    for node in graph.node:
+    producers = {out: node for node in model.graph.node for out in node.output}
+    readers = consumers_of(model.graph)
+
+    def pooled(node: onnx.NodeProto, _graph: onnx.GraphProto,
+               _constants: dict[str, np.ndarray]) -> list[onnx.NodeProto] | None:
         source = producers.get(node.input[0]) if node.op_type == "Relu" else None
         absorbed = (source is not None and source.op_type in FUSES_ACTIVATION
                     and len(readers.get(node.input[0], [])) == 1)
         if node.op_type != "Relu" or absorbed or len(shapes.get(node.input[0], ())) != 4:
-            nodes.append(node)
-            continue
-        pooled = (node.name or node.output[0]).replace("/", "_") + "_pooled"
-        nodes += [helper.make_node("MaxPool", [node.input[0]], [pooled], kernel_shape=[1, 1]),
-                  helper.make_node("Relu", [pooled], list(node.output), name=node.name)]
-        changed = True
-    if changed:
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return model
+            return None
+        name = (node.name or node.output[0]).replace("/", "_") + "_pooled"
+        return [helper.make_node("MaxPool", [node.input[0]], [name], kernel_shape=[1, 1]),
+                helper.make_node("Relu", [name], list(node.output), name=node.name)]
+
+    return rewrite_nodes(model, pooled)
 
 
 REWRITE_PASSES: dict[str, RewritePass] = {
