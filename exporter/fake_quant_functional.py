@@ -36,6 +36,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from mobilize.exporter.fake_quant_quantizers import (
     LOGISTIC_PARAMS,
+    QUANT_NORMS,
     TANH_PARAMS,
     ActivationQuant,
 )
@@ -63,8 +64,6 @@ def is_opaque(module: nn.Module) -> bool:
     """A module whose calls fake_quant.py rounds itself (at its output, or inside a
     replaced norm): torch.nn's leaf modules, convolutions with their weight
     parametrizations, and mobilize's own rounding modules."""
-    from mobilize.exporter.fake_quant_quantizers import QUANT_NORMS
-
     if isinstance(module, (*QUANT_NORMS, ActivationQuant, nn.Conv2d, nn.ConvTranspose2d)):
         return True
     own = type(module).__module__.startswith("torch.nn")
