@@ -28,6 +28,9 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # rank-3 Reshape around InstanceNormalization): AnimeGANv2 did not convert at all without.
 # div_by_sqrt_as_rsqrt: AdaIN's x / std.reshape(...) kept an int8 DIV that LiteRT refuses
 # when a flat channel's std rounds to the zero point (the unseen AdaIN net had no int8).
+# fold_scalar_multiplications: torch's unbiased var is the mean of squares x N x 1/(N-1); in
+# int8 the mean took the x N product's scale and rounded to 0 (AdaIN: its output the style
+# mean alone, 6.1 dB; with this pass and the RSQRT cap of tflite_activations 16.2).
 # Passes only some targets get (PASS_TARGETS below; each target converts its own graph):
 # prelu_as_leaky_relu (int8): XNNPACK has no int8 PRELU and no int8 RELU, so PReLU kept or
 # written with RELU cut the int8 graph at every layer (Real-ESRGAN compact: 18 partitions,
@@ -42,11 +45,11 @@ MIN_CALIB_SAMPLES = 8  # fewer than this and int8 scales follow a handful of ima
 # standalone_relu_as_max_pool (int8): XNNPACK has no int8 RELU; a RELU fused into a 1x1
 # MAX_POOL_2D runs in it (pix2pix's decoder: 7 RELU cut the delegated graph).
 DEFAULT_ONNX_PASSES = (
-    "constants_to_initializers", "decompose_group_norm", "decompose_layer_norm",
-    "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt", "prelu_as_leaky_relu",
-    "prelu_as_relu", "reflect_pad_as_slices", "pixel_shuffle_as_depth_to_space",
-    "nearest_upsample_as_depth_to_space", "conv_transpose_as_depth_to_space",
-    "standalone_relu_as_max_pool",
+    "constants_to_initializers", "fold_scalar_multiplications", "decompose_group_norm",
+    "decompose_layer_norm", "decompose_instance_norm", "div_by_sqrt_as_rsqrt", "sqrt_as_rsqrt",
+    "prelu_as_leaky_relu", "prelu_as_relu", "reflect_pad_as_slices",
+    "pixel_shuffle_as_depth_to_space", "nearest_upsample_as_depth_to_space",
+    "conv_transpose_as_depth_to_space", "standalone_relu_as_max_pool",
 )
 
 

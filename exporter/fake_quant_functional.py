@@ -11,8 +11,9 @@ of those calls and rounds its output as the int8 file rounds that tensor:
   computed from the model's inputs: per-tensor int8, one ActivationQuant per call, in call
   order (generators take the same path for every image); tanh / sigmoid on TFLite's fixed
   scales. Reshapes, slices, pads, nearest resizes only move values: not rounded again.
-- `var` as torch.onnx writes it: mean, x - mean, its square, their mean, times N, over
-  N - correction, each rounded.
+- `var` as the int8 graph computes it: mean, x - mean, its square, their mean, times
+  N / (N - correction) (torch.onnx's x N, / (N - correction), folded into one multiply by
+  `fold_scalar_multiplications`), each rounded.
 - `sqrt(v)` as exporter/onnx_norm.py rewrites it: RSQRT(v) rounded, then v * RSQRT(v)
   rounded (`sqrt_as_rsqrt`, the factor form); a division by it (or a reshape of it) is a
   multiplication by that RSQRT (`div_by_sqrt_as_rsqrt`), as in the file.
@@ -183,8 +184,8 @@ class FunctionalQuant(TorchFunctionMode):
         variance = self._round(squares.mean(dims, keepdim=True), "var.mean_square")
         if correction:
             count = math.prod(x.shape[d] for d in dims)
-            variance = self._round(variance * count, "var.times_count")
-            variance = self._round(variance / (count - correction), "var.over_count")
+            # one MUL by N / (N - correction): onnx_rewrites.fold_scalar_multiplications
+            variance = self._round(variance * (count / (count - correction)), "var.unbiased")
         return self._mark(variance if keepdim else variance.squeeze(dims), True)
 
     def _sqrt(self, variance: torch.Tensor) -> torch.Tensor:

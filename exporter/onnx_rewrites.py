@@ -249,6 +249,45 @@ def _nearest_factor(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> i
     return int(factor) if factor.is_integer() and factor > 1 else None
 
 
+def fold_scalar_multiplications(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Mul(x, a) then Mul(., b) or Div(., b), a and b scalar constants and the product read
+    by nothing else -> Mul(x, a * b) (a / b). torch.onnx writes an unbiased `var` as the mean
+    of squares x N x 1/(N - 1); in int8 the mean took the x N product's scale, 256 times too
+    coarse at 16x16, and rounded to 0 in every channel (AdaIN's file: style std 0, its output
+    the style mean alone). One MUL by N/(N - 1) keeps the mean on its own scale."""
+    graph = constants_to_initializers(model).graph
+    scalars = {i.name: numpy_helper.to_array(i) for i in graph.initializer
+               if numpy_helper.to_array(i).size == 1}
+    producers = {out: node for node in graph.node for out in node.output}
+    readers = consumers_of(graph)
+    # the consumer's output -> (x, a) of the Mul it absorbs; names, not nodes: every
+    # rewrite copies the node list
+    folded: dict[str, tuple[str, float]] = {}
+    absorbed: set[str] = set()
+    for node in graph.node:
+        first = producers.get(node.input[0]) if node.op_type in ("Mul", "Div") else None
+        if (first is not None and first.op_type == "Mul" and node.input[1] in scalars
+                and first.input[1] in scalars and len(readers[first.output[0]]) == 1
+                and first.output[0] not in folded):
+            folded[node.output[0]] = first.input[0], float(scalars[first.input[1]].flat[0])
+            absorbed.add(first.output[0])
+
+    def fold(node: onnx.NodeProto, graph: onnx.GraphProto,
+             _constants: dict[str, np.ndarray]) -> list[onnx.NodeProto] | None:
+        output = node.output[0] if node.output else ""
+        if output in absorbed:
+            return []
+        if output not in folded:
+            return None
+        (x, a), b = folded[output], float(scalars[node.input[1]].flat[0])
+        factor = f"{output.replace('/', '_')}_folded_factor"
+        graph.initializer.append(numpy_helper.from_array(
+            np.array(a * b if node.op_type == "Mul" else a / b, np.float32), factor))
+        return [helper.make_node("Mul", [x, factor], [output], name=node.name)]
+
+    return rewrite_nodes(model, fold)
+
+
 # ONNX ops whose TFLite op takes a fused activation (CONV_2D, ADD, ...): a Relu right after
 # one whose output it alone reads becomes part of it, no RELU op of its own.
 FUSES_ACTIVATION = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul",
@@ -280,6 +319,7 @@ def standalone_relu_as_max_pool(model: onnx.ModelProto) -> onnx.ModelProto:
 
 REWRITE_PASSES: dict[str, RewritePass] = {
     "constants_to_initializers": constants_to_initializers,
+    "fold_scalar_multiplications": fold_scalar_multiplications,
     "decompose_group_norm": decompose_group_norm,  # before decompose_instance_norm
     "decompose_layer_norm": decompose_layer_norm,
     "decompose_instance_norm": decompose_instance_norm,

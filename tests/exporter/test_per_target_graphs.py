@@ -200,6 +200,32 @@ def test_int8_relus_on_concatenations_run_inside_xnnpack(tmp_path):
     assert int8["verification"]["outputs"][0]["snr_db"] > 25
 
 
+class UnbiasedVarNet(nn.Module):
+    """naoto0804/pytorch-AdaIN's calc_mean_std: torch.onnx writes `.var()` as the mean of
+    squares x N x 1/(N - 1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(1, 3, -1)
+        return x / (flat.var(dim=2) + 1e-5).sqrt().reshape(1, 3, 1, 1)
+
+
+def test_var_times_n_over_n_minus_one_becomes_one_multiplication(tmp_path):
+    import onnxsim  # the export simplifies before its rewrites: N becomes a constant
+
+    model, _ = onnxsim.simplify(onnx.load(str(_onnx(UnbiasedVarNet(), tmp_path / "v.onnx"))))
+    rewritten, applied = apply_passes_reporting(
+        onnx.load_from_string(model.SerializeToString()),
+        ("constants_to_initializers", "fold_scalar_multiplications"))
+    assert "fold_scalar_multiplications" in applied
+    ops = [n.op_type for n in rewritten.graph.node]
+    before = [n.op_type for n in model.graph.node]
+    assert ops.count("Mul") + ops.count("Div") == before.count("Mul") + before.count("Div") - 1
+    factors = [float(onnx.numpy_helper.to_array(i)) for i in rewritten.graph.initializer
+               if i.name.endswith("_folded_factor")]
+    assert factors == [pytest.approx(SIZE * SIZE / (SIZE * SIZE - 1))]
+    np.testing.assert_allclose(_run(rewritten, _image()), _run(model, _image()), rtol=1e-5)
+
+
 def test_only_passes_that_changed_the_graph_are_reported(tmp_path):
     path = _onnx(PreluShuffleNet(), tmp_path / "net.onnx")
     _, applied = apply_passes_reporting(onnx.load(str(path)), DEFAULT_ONNX_PASSES)
