@@ -108,10 +108,10 @@ class _Graph:
 def _narrow(graph: _Graph, op, kind: str,
             function: Callable[[np.ndarray], np.ndarray]) -> NarrowedActivation | None:
     model, subgraph, schema = graph.model, graph.subgraph, graph.schema
-    source, target = subgraph.tensors[op.inputs[0]], subgraph.tensors[op.outputs[0]]
-    if (target.type != schema.TensorType.INT8 or not _per_tensor(source)
-            or not _per_tensor(target) or op.outputs[0] in list(subgraph.outputs)):
+    tensors = _int8_per_tensor_io(graph, op)
+    if tensors is None:
         return None
+    source, target = tensors
     consumers = graph.readers.get(int(op.outputs[0]), [])
     biases = [_bias_of(graph, other, op.outputs[0]) for other in consumers]
     if not consumers or any(bias is False for bias in biases):
@@ -155,11 +155,10 @@ def _cap_rsqrt(graph: _Graph, op) -> NarrowedActivation | None:
     got steps of 1.24. Only inputs on the zero level (a variance that rounds to nothing, whose
     centered values are themselves near zero) now saturate at the cap. Trained AdaIN 64x64:
     7.8 -> 16 dB (docs/benchmarks.md)."""
-    subgraph, schema = graph.subgraph, graph.schema
-    source, target = subgraph.tensors[op.inputs[0]], subgraph.tensors[op.outputs[0]]
-    if (target.type != schema.TensorType.INT8 or not _per_tensor(source)
-            or not _per_tensor(target) or op.outputs[0] in list(subgraph.outputs)):
+    tensors = _int8_per_tensor_io(graph, op)
+    if tensors is None:
         return None
+    source, target = tensors
     consumers = graph.readers.get(int(op.outputs[0]), [])
     if not consumers or any(graph.op_name(other) not in _RESCALING for other in consumers):
         return None
@@ -174,6 +173,17 @@ def _cap_rsqrt(graph: _Graph, op) -> NarrowedActivation | None:
     target.quantization.scale = np.asarray([high / INT8_LEVELS], np.float32)
     target.quantization.zeroPoint = np.asarray([-128], np.int64)
     return NarrowedActivation("RSQRT", _name(target), fixed, _range_of(target))
+
+
+def _int8_per_tensor_io(graph: _Graph, op) -> tuple[object, object] | None:
+    """(input, output) tensors of an op whose int8 output range may be rewritten: both
+    quantized per tensor, the output not a graph output (an app may assume its scale)."""
+    subgraph = graph.subgraph
+    source, target = subgraph.tensors[op.inputs[0]], subgraph.tensors[op.outputs[0]]
+    if (target.type != graph.schema.TensorType.INT8 or not _per_tensor(source)
+            or not _per_tensor(target) or op.outputs[0] in list(subgraph.outputs)):
+        return None
+    return source, target
 
 
 def _per_tensor(tensor) -> bool:
