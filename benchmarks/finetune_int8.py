@@ -43,12 +43,15 @@ SECTION = "## int8 with quantization-aware fine-tuning (`--finetune`, issue 15)"
 UNSEEN_FILE = REPO / "tests" / "exporter" / "unseen_families.py"
 CACHE = REPO / "out" / "finetune_int8"
 TRAIN_SEED = 20261201
+# unseen_suite --train-steps: the crop fully convolutional families train on
+TRAIN_CROP = 64
 
 
 def train_family(name: str, steps: int, size: int, batch: int = 4,
                  lr: float = 2e-3) -> Path:
-    """FAMILIES[name] trained `steps` Adam steps (L1, one-cycle) on photo -> cartoon crops;
-    the state_dict's path (cached: the same arguments train once)."""
+    """FAMILIES[name] trained `steps` Adam steps (L1, one-cycle) on `size` crops: photo ->
+    cartoon, AdaIN's colour transfer, or for a super-resolution family the photo from its
+    bicubic downscale; the state_dict's path (cached: the same arguments train once)."""
     import torch
     import torch.nn.functional as F
 
@@ -62,14 +65,21 @@ def train_family(name: str, steps: int, size: int, batch: int = 4,
     torch.manual_seed(TRAIN_SEED)
     rng = np.random.default_rng(TRAIN_SEED)
     two_inputs = len(family.input_names) == 2  # AdaIN: content + style -> colour transfer
-    pairs = data.training_pyramid() if two_inputs else data.training_pyramid(stylize.cartoon)
+    pairs = (data.training_pyramid() if two_inputs or family.scale > 1
+             else data.training_pyramid(stylize.cartoon))
+    crop = size * family.scale  # the pyramid's small levels cannot give 256 (x4 of 64)
+    pairs = [pair for pair in pairs if min(pair.photo.shape[:2]) >= crop]
     net = family.build(size).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
     start = time.perf_counter()
     for step in range(steps):
-        photos, targets = (_colour_transfer_batch(pairs, rng, batch, size) if two_inputs
-                           else _cartoon_batch(pairs, rng, batch, size))
+        if two_inputs:
+            photos, targets = _colour_transfer_batch(pairs, rng, batch, size)
+        elif family.scale > 1:
+            photos, targets = _super_resolution_batch(pairs, rng, batch, size, family.scale)
+        else:
+            photos, targets = _cartoon_batch(pairs, rng, batch, size)
         inputs = [torch.from_numpy(p) * (high - low) + low for p in photos]
         wanted = torch.from_numpy(targets) * (high - low) + low
         loss = F.l1_loss(net(*inputs), wanted) / (high - low)
@@ -83,6 +93,36 @@ def train_family(name: str, steps: int, size: int, batch: int = 4,
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(net.eval().state_dict(), path)
     return path
+
+
+def trained_module(name: str, size: int, steps: int):
+    """FAMILIES[name] built for `size` with weights trained `steps` steps: on 64x64 crops
+    where the build at 64 has the same parameters (fully convolutional nets: the weights
+    carry over to any size, at a fraction of the training time), else at `size` itself
+    (pix2pix's UNet has as many downsamplings as `size` allows)."""
+    import torch
+
+    family = FAMILIES[name]
+    model = family.build(size)
+    small = family.build(TRAIN_CROP)
+    portable = ({k: tuple(v.shape) for k, v in small.state_dict().items()}
+                == {k: tuple(v.shape) for k, v in model.state_dict().items()})
+    weights = train_family(name, steps, TRAIN_CROP if portable else size,
+                           batch=4 if portable else 2)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    return model.eval()
+
+
+def _super_resolution_batch(pairs, rng: np.random.Generator, batch: int, size: int,
+                            scale: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """`size` inputs: photo crops of size x scale, bicubic-downscaled; the crops the target."""
+    import torch
+
+    from mobilize.models import data, metrics
+
+    photos, _ = data.random_crops(pairs, rng, batch, size * scale)
+    small = metrics.bicubic_downscale(torch.from_numpy(photos), scale).numpy()
+    return [np.ascontiguousarray(small)], photos
 
 
 def _cartoon_batch(pairs, rng: np.random.Generator, batch: int,

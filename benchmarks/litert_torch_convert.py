@@ -1,16 +1,17 @@
 """One unseen family through litert-torch's own int8 path: PyTorch -> PT2E -> .tflite.
 
     .venv-litert/bin/python benchmarks/litert_torch_convert.py FAMILY SIZE OUT.tflite \
-        CALIB.npy [CALIB.npy ...]
+        CALIB.npy [CALIB.npy ...] [--weights STATE_DICT.pt]
 
 Runs inside .venv-litert (benchmarks/litert_torch_env.sh), never in the main .venv: it
 imports only torch, numpy, litert_torch and tests/exporter/unseen_families.py (loaded by
 path; that module is pure torch). benchmarks/unseen_suite.py calls it to measure
 litert-torch beside our int8 and onnx2tf's.
 
-The family is built as the suite builds it (`FAMILIES[name].build(size)`, seeded inside), so
-the weights are the same; the last stdout line is JSON with their digest, which the suite
-checks against its own model's. Quantization is litert-torch's PT2E full-integer recipe:
+The family is built as the suite builds it (`FAMILIES[name].build(size)`, seeded inside, and
+with --weights the suite's trained state_dict loaded into it), so the weights are the same;
+the last stdout line is JSON with their digest, which the suite checks against its own
+model's. Quantization is litert-torch's PT2E full-integer recipe:
 per-channel symmetric int8 weights, static int8 activations (histogram observers),
 calibrated on the given arrays, one (N, 3, H, W) float32 .npy per model input in the
 family's input range. When litert-torch cannot convert the family, the last stderr line is
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("size", type=int)
     parser.add_argument("out", type=Path)
     parser.add_argument("calib", type=Path, nargs="+", help="one .npy per model input")
+    parser.add_argument("--weights", type=Path,
+                        help="a state_dict for the family (default: its seeded init)")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     family = _unseen_families().FAMILIES[args.family]
@@ -105,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.family} takes {len(family.input_names)} inputs "
                      f"{family.input_names}, got {len(args.calib)} .npy")
     model = family.build(args.size)
+    if args.weights is not None:
+        model.load_state_dict(torch.load(args.weights, weights_only=True))
     calib = [np.load(path).astype(np.float32) for path in args.calib]
     start = time.perf_counter()
     try:

@@ -2,10 +2,12 @@
 litert-torch's own.
 
     nice python -m benchmarks.unseen_suite [--calib-samples 16] [--runs 10] [NAME ...]
-        [--litert-torch PYTHON | --no-litert-torch] [--litert-timeout 900]
+        [--train-steps N] [--litert-torch PYTHON | --no-litert-torch] [--litert-timeout 900]
 
 Every family of tests/exporter/unseen_families.py (random seeded weights: the int8 SNR says
-what survives rounding, not what a trained net keeps) at its `usual_size`, exported once with
+what survives rounding, not what a trained net keeps; with --train-steps N, trained N Adam
+steps first on a computable photo task, benchmarks/finetune_int8.py `trained_module`, as
+weights users ship behave) at its `usual_size`, exported once with
 the exporter's defaults to tflite-fp32 and tflite-int8. The int8 file's own ONNX graph (the
 one our int8 was converted from, model_int8.onnx or model.onnx) then goes through onnx2tf's
 CLI with -oiqt, calibrated on the same photographs (onnx2tf's -cind, the same crops in 0..1
@@ -49,6 +51,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.finetune_int8 import trained_module  # noqa: E402
 from benchmarks.litert_torch_convert import (  # noqa: E402
     failure_reason,
     weights_digest,
@@ -165,11 +168,13 @@ def _onnx2tf_int8(onnx_path: Path, family: UnseenFamily, size: int, calib: np.nd
 
 
 def _litert_torch_int8(litert: LitertTorch, family: UnseenFamily, size: int, calib: np.ndarray,
-                       digest: str, work: Path) -> tuple[bytes, float]:
-    """litert-torch's PT2E int8 of the family, in its own venv, calibrated on `calib`
-    (N, 3, H, W in 0..1) mapped onto the family's input range, the same crops for every
-    input as onnx2tf gets."""
+                       model: torch.nn.Module, work: Path) -> tuple[bytes, float]:
+    """litert-torch's PT2E int8 of the family with `model`'s weights, in its own venv,
+    calibrated on `calib` (N, 3, H, W in 0..1) mapped onto the family's input range, the same
+    crops for every input as onnx2tf gets."""
     low, high = family.input_range
+    weights = work / "litert_weights.pt"
+    torch.save(model.state_dict(), weights)
     arrays = []
     for name in family.input_names:
         arrays.append(work / f"litert_calib_{name}.npy")
@@ -177,29 +182,30 @@ def _litert_torch_int8(litert: LitertTorch, family: UnseenFamily, size: int, cal
     out = work / "litert_torch_int8.tflite"
     start = time.perf_counter()
     done = subprocess.run([str(litert.python), str(LITERT_CONVERTER), family.name, str(size),
-                           str(out), *map(str, arrays)],
+                           str(out), *map(str, arrays), "--weights", str(weights)],
                           cwd=REPO, capture_output=True, text=True, timeout=litert.timeout_s)
     seconds = time.perf_counter() - start
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(failure_reason(done.returncode, done.stderr))
     converted = json.loads(done.stdout.strip().splitlines()[-1])
-    if converted["weights_sha256"] != digest:  # a different build would compare nothing
+    # a different build would compare nothing
+    if converted["weights_sha256"] != weights_digest(model):
         raise RuntimeError("litert-torch's build of the family has other weights than ours")
     return out.read_bytes(), seconds
 
 
 def measure(name: str, calib_samples: int, runs: int, size: int | None,
-            litert: LitertTorch | None = None) -> dict[str, object]:
+            litert: LitertTorch | None = None, train_steps: int = 0) -> dict[str, object]:
     family = FAMILIES[name]
     size = size or family.usual_size
-    model = family.build(size)
+    model = trained_module(name, size, train_steps) if train_steps else family.build(size)
     low, high = family.input_range
     unit = _photos(HELD_OUT_PHOTOS, HELD_OUT, size, seed=7)
     inputs = [_to_range(np.roll(unit, shift, axis=0), low, high)
               for shift in range(len(family.input_names))]
     with torch.no_grad():
         reference = model(*(torch.from_numpy(x) for x in inputs)).numpy()
-    row: dict[str, object] = {"family": name, "size": size}
+    row: dict[str, object] = {"family": name, "size": size, "train_steps": train_steps}
     with tempfile.TemporaryDirectory(prefix="unseen-suite-") as work_text:
         work = Path(work_text)
         start = time.perf_counter()
@@ -234,7 +240,7 @@ def measure(name: str, calib_samples: int, runs: int, size: int | None,
         if litert is not None:
             try:
                 contents["litert"], row["litert_s"] = _litert_torch_int8(
-                    litert, family, size, calib, weights_digest(model), work)
+                    litert, family, size, calib, model, work)
             except RuntimeError as error:
                 row["litert_error"] = str(error)
             except subprocess.TimeoutExpired:
@@ -351,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--size", type=int, help="one size for all (default each usual_size)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--train-steps", type=int, default=0, metavar="N",
+                        help="train each family N steps first (benchmarks/finetune_int8.py "
+                             "trained_module, cached under out/); default 0: seeded init")
     parser.add_argument("--litert-torch", type=Path, metavar="PYTHON",
                         help="the Python of litert-torch's venv (default "
                              f"{LITERT_PYTHON.relative_to(REPO)} when it exists)")
@@ -366,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or list(FAMILIES):
         family_start = time.perf_counter()
         try:
-            row = measure(name, args.calib_samples, args.runs, args.size, litert)
+            row = measure(name, args.calib_samples, args.runs, args.size, litert,
+                          args.train_steps)
         except MobilizeError as error:
             row = {"family": name, "size": args.size or FAMILIES[name].usual_size,
                    "error": error.message}
