@@ -167,7 +167,7 @@ class FunctionalQuant(TorchFunctionMode):
         quantizer = self.points[self._next]
         self._next += 1
         rounded = quantizer(value)
-        self._rounded[rounded] = True
+        self._rounded[rounded] = quantizer
         return self._mark(rounded, True)
 
     def _var(self, x: torch.Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False,
@@ -190,6 +190,9 @@ class FunctionalQuant(TorchFunctionMode):
 
     def _sqrt(self, variance: torch.Tensor) -> torch.Tensor:
         inverse = self._round(torch.rsqrt(variance.clamp_min(RSQRT_FLOOR)), "rsqrt")
+        source = self._rounded.get(variance)
+        if source is not None:  # the variance (+ eps) was rounded: the file caps RSQRT by it
+            self.points[self._next - 1].cap_as_rsqrt_of(source)
         factor = self._round(variance * inverse, "sqrt")
         self._inverse[factor] = inverse
         return factor

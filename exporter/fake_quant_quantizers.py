@@ -12,6 +12,8 @@ exporter/fake_quant.py's part.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -47,6 +49,16 @@ class ActivationQuant(nn.Module):
         self.register_buffer("high", torch.tensor(0.0))
         self._lows: list[torch.Tensor] = []
         self._highs: list[torch.Tensor] = []
+        # An RSQRT's rounding: the quantizer of its input (in a tuple, so that nn.Module does
+        # not register it as a child)
+        self._rsqrt_of: tuple[ActivationQuant, ...] = ()
+
+    def cap_as_rsqrt_of(self, source: ActivationQuant) -> None:
+        """Round as tflite_activations._cap_rsqrt leaves an int8 RSQRT: on [0, 1/sqrt(the
+        input's step)] where that is below the calibrated top and the input's grid holds
+        zero; without it the student rounds 1/std on [0, 1/sqrt(eps)] and is several dB
+        more pessimistic than the file it stands for."""
+        self._rsqrt_of = (source,)
 
     def collect(self) -> None:
         self.collecting = True
@@ -67,7 +79,15 @@ class ActivationQuant(nn.Module):
         self.high.fill_(float(high))
 
     def params(self) -> tuple[float, int]:
-        return self.fixed or quant_params(float(self.low), float(self.high))
+        if self.fixed:
+            return self.fixed
+        low, high = float(self.low), float(self.high)
+        if self._rsqrt_of and low >= 0:
+            step, zero_point = self._rsqrt_of[0].params()
+            cap = 1.0 / math.sqrt(step)
+            if step * (QMIN - zero_point) <= step and cap < high:
+                return quant_params(0.0, cap)
+        return quant_params(low, high)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.quantize or not torch.is_floating_point(x):
@@ -149,6 +169,7 @@ class QuantInstanceNorm(nn.Module):
         self.original = norm
         self.eps = norm.eps
         self.q = nn.ModuleDict({step: ActivationQuant(f"{name}.{step}") for step in self.STEPS})
+        self.q["rsqrt"].cap_as_rsqrt_of(self.q["var_eps"])
 
     @property
     def output_quant(self) -> ActivationQuant:
@@ -177,6 +198,7 @@ class QuantGroupNorm(nn.Module):
         self.groups = norm.num_groups
         self.eps = norm.eps
         self.q = nn.ModuleDict({step: ActivationQuant(f"{name}.{step}") for step in self.STEPS})
+        self.q["rsqrt"].cap_as_rsqrt_of(self.q["var_eps"])
 
     @property
     def output_quant(self) -> ActivationQuant:

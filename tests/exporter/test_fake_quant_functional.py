@@ -73,3 +73,54 @@ def test_a_residual_sum_rounds_once():
     # the blocks' own output roundings stand down for the functional add
     standing_down = {q.name for q in quantized.quantizers if not q.quantize}
     assert standing_down == blocks
+
+
+def test_rsqrt_rounds_on_the_range_the_int8_file_caps_it_to():
+    """A flat style image has variance 0 in every channel: its RSQRT is 1/sqrt(eps) = 316,
+    the calibrated top. The file caps RSQRT at 1/sqrt(its input's step)
+    (tflite_activations._cap_rsqrt); the student must round on that grid too, or it
+    rounds the live channels' 1/std far more coarsely than the file does."""
+    model = FAMILIES["adain"].build()
+    torch.manual_seed(1)
+    # inputs on 0..4: variances up to ~0.04, so their int8 step (1.5e-4) is well above eps
+    content = torch.rand(4, 3, SIZE, SIZE) * 4
+    style = torch.rand(4, 3, SIZE, SIZE) * 4
+    style[0] = 2.0  # flat
+    quantized = insert_fake_quant(model, (content[:1], style[:1]), [(0.0, 4.0)] * 2)
+    quantized.calibrate(iter([(content, style)]))
+    assert quantized.functional is not None
+    points = quantized.functional.points
+    capped = 0
+    for index, point in enumerate(points):
+        if not point.name.endswith(".rsqrt"):
+            continue
+        source = points[index - 1]  # the variance + eps it is the RSQRT of
+        assert source.name.endswith(".add")
+        step, _ = source.params()
+        scale, zero_point = point.params()
+        cap = 1.0 / step ** 0.5
+        if float(point.high) > cap:
+            capped += 1
+            assert zero_point == -128 and abs(scale * 255 - cap) < 1e-3 * cap
+        else:
+            assert abs(scale * 255 - float(point.high)) < 1e-3 * float(point.high)
+    assert capped >= 1  # the style's RSQRT, calibrated up to 1/sqrt(eps)
+
+
+def test_instance_norm_rsqrt_is_capped_by_its_variance_step():
+    from torch import nn
+
+    from mobilize.exporter.fake_quant_quantizers import QuantInstanceNorm
+
+    norm = QuantInstanceNorm(nn.InstanceNorm2d(4), "norm")
+    x = torch.randn(2, 4, 16, 16)
+    x[1, 2] = 0.0  # a channel flat in one image: its RSQRT is 1/sqrt(eps)
+    for quant in norm.q.values():
+        quant.collect()
+    norm(x)
+    for quant in norm.q.values():
+        quant.settle()
+    step, _ = norm.q["var_eps"].params()
+    scale, zero_point = norm.q["rsqrt"].params()
+    assert float(norm.q["rsqrt"].high) > 300
+    assert zero_point == -128 and abs(scale * 255 - step ** -0.5) < 1e-3 * step ** -0.5
