@@ -213,6 +213,10 @@ def _run_stages(config: ExportConfig, progress: ProgressListener) -> ExportResul
                                   hint=first.hint)
         check = _against_post_training(config, loaded, data, results, finetuned, work,
                                        progress)
+        if check is not None and check[0].trails_on_verification:
+            assert finetuned is not None
+            warnings = (*warnings, check[0].verification_warning(finetuned.report.steps))
+            progress.warn(warnings[-1])
         with _stage(progress, 7, "write outputs") as stage:
             if check is not None and not check[0].keeps_finetuned:
                 result = finetune_check.post_training_instead(config, check[1], finetuned,
@@ -236,7 +240,7 @@ def _against_post_training(config: ExportConfig, loaded: LoadedModel, data: Repr
     return finetune_check.compare_with_post_training(
         lambda plain: _run_stages(plain, SilentProgress()), config, loaded,
         split_by_photo(data.calibration)[1], (work / "out" / int8.file).read_bytes(), work,
-        progress)
+        progress, int8.verification.worst_snr_db if int8.verification else None)
 
 
 def _convert_target(config: ExportConfig, target: Target, loaded: LoadedModel,

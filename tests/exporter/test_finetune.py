@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,31 @@ def test_post_training_int8_is_written_when_it_beats_the_finetuned_file(tmp_path
     assert (out / written["file"]).is_file() and result.out_dir == out
     assert written["verification"]["outputs"][0]["snr_db"] == pytest.approx(
         expected["verification"]["outputs"][0]["snr_db"], abs=1e-6)
+
+
+def test_both_files_verification_figures_are_reported_and_a_loss_there_warned(
+        tmp_path, monkeypatch, moving_finetune):
+    from mobilize.exporter import finetune_check
+
+    monkeypatch.setattr(finetune_check.RealFileCheck, "keeps_finetuned",
+                        property(lambda self: True))
+    result = run_export(_config(tmp_path / "out", finetune_steps=20))
+    metadata = json.loads(result.metadata_path.read_text())
+    verified = metadata["finetune"]["real_file_check"]["verification_snr_db"]
+    # the fine-tuned figure is the written file's own verification (worst output's SNR)
+    written = metadata["artifacts"][0]["verification"]["outputs"][0]["snr_db"]
+    assert verified["finetuned"] == pytest.approx(written, abs=0.01)
+    plain = run_export(_config(tmp_path / "plain"))
+    expected = json.loads(plain.metadata_path.read_text())["artifacts"][0]
+    assert verified["post_training"] == pytest.approx(
+        expected["verification"]["outputs"][0]["snr_db"], abs=0.01)
+    told = [w for w in metadata["warnings"] if "on the verification photos" in w]
+    if verified["finetuned"] < verified["post_training"]:
+        [message] = told
+        keeps, post = map(float, re.search(r"it keeps ([\d.-]+) dB and post-training int8 "
+                                           r"of your weights ([\d.-]+) dB", message).groups())
+        assert keeps == pytest.approx(verified["finetuned"], abs=0.06)
+        assert post == pytest.approx(verified["post_training"], abs=0.06)
+        assert "--calib-dir" in message
+    else:
+        assert told == []
