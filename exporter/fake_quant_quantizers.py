@@ -12,10 +12,10 @@ exporter/fake_quant.py's part.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from mobilize.exporter.tflite_activations import rsqrt_cap
 
 QMIN, QMAX = -128, 127
 WEIGHT_QMAX = 127
@@ -82,10 +82,11 @@ class ActivationQuant(nn.Module):
         if self.fixed:
             return self.fixed
         low, high = float(self.low), float(self.high)
-        if self._rsqrt_of and low >= 0:
+        if self._rsqrt_of:
             step, zero_point = self._rsqrt_of[0].params()
-            cap = 1.0 / math.sqrt(step)
-            if step * (QMIN - zero_point) <= step and cap < high:
+            cap = rsqrt_cap(step * (QMIN - zero_point), step * (QMAX - zero_point), step,
+                            (low, high))
+            if cap is not None:
                 return quant_params(0.0, cap)
         return quant_params(low, high)
 

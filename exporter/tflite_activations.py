@@ -164,15 +164,24 @@ def _cap_rsqrt(graph: _Graph, op) -> NarrowedActivation | None:
         return None
     fixed = _range_of(target)
     low_input, high_input = _range_of(source)
-    step = float(source.quantization.scale[0])
-    if high_input <= 0 or low_input > step:
-        return None
-    high = 1.0 / np.sqrt(step)
-    if high >= fixed[1] or fixed[0] < 0:
+    high = rsqrt_cap(low_input, high_input, float(source.quantization.scale[0]), fixed)
+    if high is None:
         return None
     target.quantization.scale = np.asarray([high / INT8_LEVELS], np.float32)
     target.quantization.zeroPoint = np.asarray([-128], np.int64)
     return NarrowedActivation("RSQRT", _name(target), fixed, _range_of(target))
+
+
+def rsqrt_cap(low_input: float, high_input: float, step: float,
+              output_range: tuple[float, float]) -> float | None:
+    """The top an int8 RSQRT's output is capped to, or None where it keeps its range: the
+    input's grid must hold zero (a variance on the zero level is what saturates), and the
+    cap 1/sqrt(step) must be under the calibrated top of a non-negative output range. The
+    fake quantization rounds its RSQRT by the same rule (ActivationQuant.cap_as_rsqrt_of)."""
+    if high_input <= 0 or low_input > step or output_range[0] < 0:
+        return None
+    high = 1.0 / float(np.sqrt(step))
+    return high if high < output_range[1] else None
 
 
 def _int8_per_tensor_io(graph: _Graph, op) -> tuple[object, object] | None:
